@@ -1,0 +1,65 @@
+"""Shared fixtures. Reference data is read in place from ../shared/uvq."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "uvq"
+PARITY = SHARED / "parity"
+PUBLISHED_AGGREGATION = SHARED / "checkpoints" / "aggregation_net.pth"
+PARITY_CHECKPOINTS = {
+    "distortion": PARITY / "distortion_net_seed7.pth",
+    "content": PARITY / "content_net_seed7.pth",
+    "aggregation": PUBLISHED_AGGREGATION,
+}
+
+
+def pytest_sessionstart(session):
+    if not SHARED.is_dir():
+        pytest.exit(f"reference data not found at {SHARED} (../shared/uvq beside the repo)", 2)
+
+
+def parity_frame_u8(seed: int = 7) -> np.ndarray:
+    """The integer-only 1080x1920 RGB frame of ../shared/uvq/README.md."""
+    i, j, c = np.meshgrid(np.arange(1080), np.arange(1920), np.arange(3), indexing="ij")
+    return ((i * (7 + seed) + j * 13 + c * 50 + (i * j) % (97 + seed)) % 256).astype(np.uint8)
+
+
+@pytest.fixture(scope="session")
+def expected():
+    with np.load(PARITY / "expected_seed7.npz") as npz:
+        return dict(npz)
+
+
+@pytest.fixture(scope="session")
+def parity_frame(expected):
+    """The parity frame as a [1, 1080, 1920, 3] float32 batch in [-1, 1]."""
+    from uvq_tflite.reference import to_model_range
+
+    u8 = parity_frame_u8()
+    assert hashlib.sha256(u8.tobytes()).digest() == expected["frame_uint8_sha"].tobytes()
+    return to_model_range(u8)[None]
+
+
+@pytest.fixture(scope="session")
+def parity_nets():
+    from uvq_tflite.checkpoints import load_network
+
+    return {m: load_network(m, p) for m, p in PARITY_CHECKPOINTS.items()}
+
+
+def assert_close(actual: np.ndarray, expected: np.ndarray, rel: float = 1e-4,
+                 min_corr: float = 0.99999) -> None:
+    """max|a-b| <= rel * max|b| and Pearson correlation >= min_corr."""
+    assert actual.shape == expected.shape
+    err = float(np.abs(actual - expected).max())
+    bound = rel * float(np.abs(expected).max())
+    assert err <= bound, f"max abs diff {err:.3g} > {bound:.3g}"
+    if expected.size > 1:
+        corr = float(np.corrcoef(actual.ravel(), expected.ravel())[0, 1])
+        assert corr >= min_corr, f"correlation {corr:.7f} < {min_corr}"

@@ -1,0 +1,143 @@
+"""Conversion: faithful float32 files, INT8 from them, deterministic and atomic."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import PUBLISHED_AGGREGATION, assert_close
+from test_checkpoints import run_cli
+from uvq_tflite import reference as ref
+from uvq_tflite.checkpoints import load_network
+from uvq_tflite.export import export_float32
+from uvq_tflite.files import write_atomic
+from uvq_tflite.quantize import quantize_int8
+from uvq_tflite.deploy import spec
+from uvq_tflite.runtime import TFLiteRunner
+from uvq_tflite.tflite_file import inspect_bytes
+
+FORBIDDEN = ("GATHER", "GATHER_ND")
+
+
+@pytest.fixture(scope="session")
+def converted(parity_nets):
+    """{model: {"float32": bytes, "int8": bytes}} for the parity weights."""
+    out = {}
+    for model, net in parity_nets.items():
+        float_model = export_float32(model, net)
+        out[model] = {"float32": float_model, "int8": quantize_int8(float_model)}
+    return out
+
+
+@pytest.mark.parametrize("precision", ["float32", "int8"])
+@pytest.mark.parametrize("model", ["distortion", "content", "aggregation"])
+def test_graph_obeys_the_hardware_rules(converted, model, precision):
+    report = inspect_bytes(converted[model][precision])
+    assert report.count_ops(FORBIDDEN) == {}
+    assert report.max_rank <= 4, report.tensors_above(4)
+    assert [t.shape for t in report.inputs] == [list(s) for s in spec(model).input_shapes(1)]
+    assert [t.shape for t in report.outputs] == [list(spec(model).output_shape(1))]
+    assert all(t.dtype == "float32" for t in report.inputs + report.outputs)
+
+
+@pytest.mark.parametrize("model", ["distortion", "content", "aggregation"])
+def test_int8_has_channelwise_int8_weights_and_is_smaller(converted, model):
+    report = inspect_bytes(converted[model]["int8"])
+    assert report.quantized.get("int8", 0) > 0
+    assert report.channelwise == report.quantized["int8"]
+    assert len(converted[model]["int8"]) < 0.4 * len(converted[model]["float32"])
+    assert inspect_bytes(converted[model]["float32"]).quantized == {}
+
+
+def test_float_distortion_file_reproduces_the_reference(converted, parity_frame, expected):
+    run = TFLiteRunner(converted["distortion"]["float32"])
+    assert_close(run(ref.split_patches(parity_frame)), expected["distortion_frame"])
+
+
+def test_float_content_file_reproduces_the_reference(converted, expected):
+    run = TFLiteRunner(converted["content"]["float32"])
+    assert_close(run(expected["content_input_256"]), expected["content_frame"])
+
+
+def test_float_aggregation_file_reproduces_the_published_score(converted, expected):
+    run = TFLiteRunner(converted["aggregation"]["float32"])
+    assert_close(run(expected["content_frame"], expected["distortion_frame"]), expected["score"])
+
+
+def test_distortion_wrapper_scores_several_frames_per_call(parity_nets, parity_frame):
+    frames = np.concatenate([parity_frame, -parity_frame])
+    wrapper = spec("distortion").wrapper(parity_nets["distortion"])
+    with torch.no_grad():
+        out = wrapper(torch.from_numpy(ref.split_patches(frames))).numpy()
+    assert out.shape == spec("distortion").output_shape(2)
+    assert_close(out, ref.distortion_features(parity_nets["distortion"], frames))
+
+
+def test_frames_per_call_sets_the_converted_shapes():
+    net = load_network("aggregation", PUBLISHED_AGGREGATION)
+    report = inspect_bytes(export_float32("aggregation", net, frames=3))
+    assert [t.shape for t in report.inputs] == [[3, 8, 8, 128], [3, 24, 24, 128]]
+    assert [t.shape for t in report.outputs] == [[3, 1]]
+
+
+def test_conversion_is_deterministic():
+    net = load_network("aggregation", PUBLISHED_AGGREGATION)
+    first, second = export_float32("aggregation", net), export_float32("aggregation", net)
+    assert first == second
+    assert quantize_int8(first) == quantize_int8(second)
+
+
+def test_quantizer_recipe_equals_litert_torch_quant_config():
+    from litert_torch.generative.quantize import quant_attrs, quant_recipes
+    import litert_torch
+
+    net = load_network("aggregation", PUBLISHED_AGGREGATION)
+    config = quant_recipes.full_dynamic_recipe(
+        weight_dtype=quant_attrs.Dtype.INT8, granularity=quant_attrs.Granularity.CHANNELWISE)
+    sample = tuple(torch.zeros(s) for s in spec("aggregation").input_shapes(1))
+    via_converter = litert_torch.convert(spec("aggregation").wrapper(net).eval(), sample,
+                                         quant_config=config).model_content()
+    assert quantize_int8(export_float32("aggregation", net)) == via_converter
+
+
+def test_write_atomic_leaves_nothing_on_failure(tmp_path, monkeypatch):
+    dest = tmp_path / "model.tflite"
+
+    def boom(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError):
+        write_atomic(dest, b"x" * 100)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_atomic_replaces_whole_file(tmp_path):
+    dest = tmp_path / "model.tflite"
+    dest.write_bytes(b"old")
+    write_atomic(dest, b"new contents")
+    assert dest.read_bytes() == b"new contents"
+    assert list(tmp_path.iterdir()) == [dest]
+
+
+def test_cli_convert_writes_the_seed_file_names(tmp_path):
+    result = run_cli("convert", "--model", "aggregation", "--checkpoint",
+                     str(PUBLISHED_AGGREGATION), "--output-dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    names = {p.name for p in tmp_path.iterdir()}
+    assert names == {"aggregation_net.tflite", "aggregation_net_int8.tflite"}
+    for name in names:
+        assert f"wrote {tmp_path / name}" in result.stderr
+    assert result.stdout == ""
+
+
+def test_cli_quantize_from_a_float_file(tmp_path):
+    assert run_cli("convert", "--model", "aggregation", "--precision", "float32", "--checkpoint",
+                   str(PUBLISHED_AGGREGATION), "--output-dir", str(tmp_path)).returncode == 0
+    float_path = tmp_path / "aggregation_net.tflite"
+    result = run_cli("quantize", str(float_path), str(tmp_path / "q.tflite"))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "q.tflite").read_bytes() == quantize_int8(float_path.read_bytes())

@@ -1,0 +1,128 @@
+"""`uvq-tflite` command line. Exit codes: 0 success, 1 verification breach, 2 bad input."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from uvq_tflite.errors import UserInputError
+from uvq_tflite.deploy import MODELS, PRECISIONS, spec
+
+EXIT_OK, EXIT_BREACH, EXIT_USAGE = 0, 1, 2
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _choices(value: str, valid: tuple[str, ...]) -> tuple[str, ...]:
+    return valid if value == "all" else (value,)
+
+
+def _checkpoint_paths(args: argparse.Namespace, models: tuple[str, ...]) -> dict[str, Path]:
+    if args.checkpoint is not None:
+        if len(models) != 1:
+            raise UserInputError("--checkpoint goes with a single --model; "
+                                 "use --checkpoint-dir for --model all")
+        return {models[0]: Path(args.checkpoint)}
+    return {m: Path(args.checkpoint_dir) / f"{m}_net.pth" for m in models}
+
+
+def _report(path: Path, started: float) -> None:
+    size_mb = path.stat().st_size / 1e6
+    log(f"wrote {path}  {size_mb:.2f} MB  {time.monotonic() - started:.1f} s")
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from uvq_tflite.checkpoints import load_network
+    from uvq_tflite.export import export_float32
+    from uvq_tflite.files import write_atomic
+    from uvq_tflite.quantize import quantize_int8
+
+    models = _choices(args.model, MODELS)
+    precisions = _choices(args.precision, PRECISIONS)
+    paths = _checkpoint_paths(args, models)
+    nets = {m: load_network(m, p) for m, p in paths.items()}  # validate all before writing
+    out_dir = Path(args.output_dir)
+    for model, net in nets.items():
+        started = time.monotonic()
+        log(f"{model}: converting {paths[model]} to float32 ({args.frames} frame(s) per call)")
+        float_model = export_float32(model, net, args.frames)
+        if "float32" in precisions:
+            dest = out_dir / spec(model).tflite_name("float32")
+            write_atomic(dest, float_model)
+            _report(dest, started)
+        if "int8" in precisions:
+            started = time.monotonic()
+            log(f"{model}: quantizing to int8 ({args.recipe})")
+            dest = out_dir / spec(model).tflite_name("int8")
+            write_atomic(dest, quantize_int8(float_model, args.recipe))
+            _report(dest, started)
+    return EXIT_OK
+
+
+def cmd_quantize(args: argparse.Namespace) -> int:
+    from uvq_tflite.files import write_atomic
+    from uvq_tflite.quantize import quantize_int8
+    from uvq_tflite.tflite_file import read_tflite
+
+    started = time.monotonic()
+    float_model = read_tflite(args.input)
+    log(f"quantizing {args.input} ({args.recipe})")
+    write_atomic(args.output, quantize_int8(float_model, args.recipe))
+    _report(Path(args.output), started)
+    return EXIT_OK
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from uvq_tflite.quantize import RECIPES
+
+    parser = argparse.ArgumentParser(
+        prog="uvq-tflite",
+        description="Convert UVQ 1.5 PyTorch checkpoints to float32 and INT8 TFLite.",
+        epilog="Exit codes: 0 success, 1 verification breach, 2 bad input or usage.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    conv = sub.add_parser("convert", help="checkpoints -> .tflite files")
+    conv.add_argument("--model", required=True, choices=(*MODELS, "all"))
+    conv.add_argument("--precision", default="all", choices=(*PRECISIONS, "all"))
+    source = conv.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", help="checkpoint of the single --model")
+    source.add_argument("--checkpoint-dir", help="directory holding <model>_net.pth files")
+    conv.add_argument("--output-dir", required=True)
+    conv.add_argument("--frames", type=_positive_int, default=1,
+                      help="frames per call (batch size); default 1")
+    conv.add_argument("--recipe", default=RECIPES[0], choices=RECIPES,
+                      help="ai-edge-quantizer recipe for int8")
+    conv.set_defaults(func=cmd_convert)
+
+    quant = sub.add_parser("quantize", help="float32 .tflite -> INT8 .tflite")
+    quant.add_argument("input")
+    quant.add_argument("output")
+    quant.add_argument("--recipe", default=RECIPES[0], choices=RECIPES)
+    quant.set_defaults(func=cmd_quantize)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except UserInputError as exc:
+        log(f"uvq-tflite: error: {exc}")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        log("uvq-tflite: interrupted")
+        return 130

@@ -1,0 +1,52 @@
+"""Deployment wrappers: what gets converted. NHWC at the boundary, rank <= 4 inside.
+
+One module per network holds its wrapper and its `SPEC`. Modules are imported
+on demand, so a pipeline stage for one network never loads another's code.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+MODELS = ("distortion", "content", "aggregation")
+PRECISIONS = ("float32", "int8")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A network, its deployment wrapper and its NHWC I/O shapes."""
+
+    name: str
+    network: type[nn.Module]
+    wrapper: type[nn.Module]
+    input_shapes: Callable[[int], list[tuple[int, ...]]]  # frames per call -> shapes
+    output_shape: Callable[[int], tuple[int, ...]]
+
+    @property
+    def file_stem(self) -> str:
+        return f"{self.name}_net"
+
+    def tflite_name(self, precision: str) -> str:
+        """The seed's file names: distortion_net.tflite, distortion_net_int8.tflite, ..."""
+        suffix = "" if precision == "float32" else f"_{precision}"
+        return f"{self.file_stem}{suffix}.tflite"
+
+
+def spec(name: str) -> ModelSpec:
+    """The spec of one of MODELS."""
+    if name not in MODELS:
+        raise KeyError(f"unknown model {name!r}; valid: {', '.join(MODELS)}")
+    return importlib.import_module(f"uvq_tflite.deploy.{name}").SPEC
+
+
+def to_nchw(x: torch.Tensor) -> torch.Tensor:
+    return x.permute(0, 3, 1, 2)
+
+
+def to_nhwc(x: torch.Tensor) -> torch.Tensor:
+    return x.permute(0, 2, 3, 1)

@@ -1,0 +1,9 @@
+"""Exceptions the CLI turns into one line on stderr and exit code 2."""
+
+
+class UserInputError(Exception):
+    """Bad input from the user: a path, a file, a flag or a parameter."""
+
+
+class CheckpointError(UserInputError):
+    """A checkpoint that is missing, unreadable or of the wrong network."""

@@ -1,0 +1,144 @@
+"""Reading and inspecting .tflite flatbuffers with LiteRT's schema (no TensorFlow)."""
+
+from __future__ import annotations
+
+import collections
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from uvq_tflite.errors import UserInputError
+
+FILE_IDENTIFIER = b"TFL3"
+MIN_SIZE = 8
+
+
+class TFLiteFileError(UserInputError):
+    """A file that is not a readable TFLite flatbuffer."""
+
+
+@dataclass
+class TensorInfo:
+    name: str
+    shape: list[int]
+    dtype: str
+
+
+@dataclass
+class Inspection:
+    """What `uvq-tflite inspect` reports about one .tflite file."""
+
+    path: str
+    size_bytes: int
+    ops: dict[str, int]
+    max_rank: int
+    tensor_ranks: dict[str, int] = field(repr=False)
+    inputs: list[TensorInfo]
+    outputs: list[TensorInfo]
+    quantized: dict[str, int]  # quantized tensors by type
+    channelwise: int  # quantized tensors with one scale per channel of their quantized axis
+
+    def count_ops(self, names: list[str] | tuple[str, ...]) -> dict[str, int]:
+        """How often each op in `names` occurs (zero counts dropped)."""
+        return {n: self.ops[n] for n in names if self.ops.get(n)}
+
+    def tensors_above(self, max_rank: int) -> dict[str, int]:
+        """Tensors whose rank exceeds `max_rank`, by name."""
+        return {n: r for n, r in self.tensor_ranks.items() if r > max_rank}
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def read_tflite(path: str | Path) -> bytes:
+    """The bytes of a file that carries the TFLite identifier, or TFLiteFileError."""
+    path = Path(path)
+    if not path.is_file():
+        raise TFLiteFileError(f"{path}: no such file")
+    data = path.read_bytes()
+    check_identifier(data, path)
+    return data
+
+
+def check_identifier(data: bytes, path: str | Path) -> None:
+    if len(data) < MIN_SIZE:
+        raise TFLiteFileError(f"{path}: {len(data)} bytes, too short for a TFLite flatbuffer")
+    if data[4:8] != FILE_IDENTIFIER:
+        raise TFLiteFileError(f"{path}: not a TFLite flatbuffer "
+                              f"(file identifier {data[4:8]!r}, expected {FILE_IDENTIFIER!r})")
+
+
+def _enum_names(enum_cls: type) -> dict[int, str]:
+    return {v: k for k, v in vars(enum_cls).items() if not k.startswith("_")}
+
+
+def _bounded(length: int, data: bytes, what: str) -> int:
+    # Every vector element takes at least 4 bytes; a larger count is corruption.
+    if length < 0 or 4 * length > len(data):
+        raise ValueError(f"{what} count {length} exceeds the file")
+    return length
+
+
+def inspect_bytes(data: bytes, path: str | Path = "<bytes>") -> Inspection:
+    """Parse a flatbuffer; TFLiteFileError if it is malformed."""
+    check_identifier(data, path)
+    try:
+        return _inspect(data, str(path))
+    except TFLiteFileError:
+        raise
+    except Exception as exc:  # the generated reader raises anything on corrupt offsets
+        raise TFLiteFileError(f"{path}: malformed TFLite flatbuffer ({type(exc).__name__}: "
+                              f"{exc})") from None
+
+
+def inspect_file(path: str | Path) -> Inspection:
+    return inspect_bytes(read_tflite(path), path)
+
+
+def _inspect(data: bytes, path: str) -> Inspection:
+    from ai_edge_litert import schema_py_generated as schema
+
+    op_names = _enum_names(schema.BuiltinOperator)
+    type_names = _enum_names(schema.TensorType)
+    model = schema.Model.GetRootAs(data, 0)
+
+    codes = []
+    for i in range(_bounded(model.OperatorCodesLength(), data, "operator code")):
+        code = model.OperatorCodes(i)
+        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+        name = op_names.get(builtin, f"UNKNOWN_{builtin}")
+        if name == "CUSTOM":
+            name = f"CUSTOM:{(code.CustomCode() or b'').decode(errors='replace')}"
+        codes.append(name)
+
+    ops: collections.Counter[str] = collections.Counter()
+    ranks: dict[str, int] = {}
+    quantized: collections.Counter[str] = collections.Counter()
+    channelwise = 0
+    inputs: list[TensorInfo] = []
+    outputs: list[TensorInfo] = []
+    for s in range(_bounded(model.SubgraphsLength(), data, "subgraph")):
+        graph = model.Subgraphs(s)
+        tensors = []
+        for t in range(_bounded(graph.TensorsLength(), data, "tensor")):
+            tensor = graph.Tensors(t)
+            shape = [int(tensor.Shape(j)) for j in
+                     range(_bounded(tensor.ShapeLength(), data, "dimension"))]
+            info = TensorInfo((tensor.Name() or b"").decode(errors="replace") or f"tensor_{t}",
+                              shape, type_names.get(tensor.Type(), str(tensor.Type())).lower())
+            tensors.append(info)
+            ranks[f"{s}:{info.name}" if s else info.name] = len(shape)
+            q = tensor.Quantization()
+            if q is not None and q.ScaleLength() > 0:
+                quantized[info.dtype] += 1
+                channelwise += len(shape) > 0 and q.ScaleLength() == shape[q.QuantizedDimension()]
+        for o in range(_bounded(graph.OperatorsLength(), data, "operator")):
+            ops[codes[graph.Operators(o).OpcodeIndex()]] += 1
+        if s == 0:
+            inputs = [tensors[graph.Inputs(i)] for i in
+                      range(_bounded(graph.InputsLength(), data, "input"))]
+            outputs = [tensors[graph.Outputs(i)] for i in
+                       range(_bounded(graph.OutputsLength(), data, "output"))]
+    return Inspection(path=path, size_bytes=len(data), ops=dict(sorted(ops.items())),
+                      max_rank=max(ranks.values(), default=0), tensor_ranks=ranks,
+                      inputs=inputs, outputs=outputs, quantized=dict(quantized),
+                      channelwise=channelwise)
