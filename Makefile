@@ -1,17 +1,23 @@
 # uvq-tflite: every target runs inside .venv/, built by `make setup`.
 PYTHON ?= python3
 VENV := .venv
-PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+PY := $(BIN)/python
 STAMP := $(VENV)/.installed
-PYTEST := $(PY) -m pytest
+UVQ := $(BIN)/uvq-tflite
+# Stage commands call `python`: make it the venv's. DVC never phones home.
+DVC := PATH="$(CURDIR)/$(BIN):$$PATH" DVC_NO_ANALYTICS=1 $(BIN)/dvc
 
-.PHONY: setup test test-slow lock clean help
+.PHONY: help setup repro verify test test-slow bench lock clean
 
 help:
-	@echo "make setup      create .venv/ and install pinned dependencies (idempotent)"
+	@echo "make repro      set up if needed, then run the DVC pipeline (dvc repro)"
+	@echo "make verify     gate metrics/*.json against params.yaml thresholds; exit 1 on breach"
 	@echo "make test       run the default test suite"
-	@echo "make test-slow  run the end-to-end tests marked slow"
-	@echo "make clean      remove generated models and caches (keeps .venv/)"
+	@echo "make test-slow  run the slow end-to-end tests"
+	@echo "make bench      time full / no-op / one-model repro, write benchmarks/*.json"
+	@echo "make setup      create .venv/ and install pinned dependencies (idempotent)"
+	@echo "make clean      remove generated models and caches (keeps .venv/ and DVC's cache)"
 
 setup: $(STAMP)
 
@@ -21,16 +27,27 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	@touch $@
 
+repro: setup
+	$(UVQ) check-params
+	$(DVC) repro
+
+verify: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(UVQ) gate
+
 test: setup
-	$(PYTEST)
+	$(PY) -m pytest
 
 test-slow: setup
-	$(PYTEST) -m slow
+	$(PY) -m pytest -m slow
+
+bench: setup
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(PY) -m uvq_tflite.bench
 
 lock: setup
 	$(PY) -m pip freeze --exclude-editable | grep -v '^pip==' | sed 's/+cpu$$//' > constraints.txt.new
-	@{ head -2 constraints.txt; cat constraints.txt.new; } > constraints.txt.tmp && rm constraints.txt.new && mv constraints.txt.tmp constraints.txt
+	@{ head -2 constraints.txt; cat constraints.txt.new; } > constraints.txt.tmp
+	@rm constraints.txt.new && mv constraints.txt.tmp constraints.txt
 
 clean:
-	rm -rf .pytest_cache
+	rm -rf models/demo models/checkpoints models/tflite .pytest_cache .hypothesis
 	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +

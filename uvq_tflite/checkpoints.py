@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import pickle
 from pathlib import Path
 
@@ -81,3 +82,15 @@ def load_network(model: str, path: str | Path) -> nn.Module:
             f"{path}: not a UVQ 1.5 {model} checkpoint: " + "; ".join(problems))
     net.load_state_dict(state, strict=True)
     return net.eval()
+
+
+def state_dict_bytes(state: dict[str, torch.Tensor]) -> bytes:
+    """`torch.save` of a state dict, byte-identical for equal tensors."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()
+
+
+def normalized_checkpoint_bytes(path: str | Path) -> bytes:
+    """A checkpoint's tensors re-saved canonically, without a `model.` prefix."""
+    return state_dict_bytes(read_state_dict(path))

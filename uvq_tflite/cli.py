@@ -76,6 +76,62 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_check_params(args: argparse.Namespace) -> int:
+    from uvq_tflite.params import load_params
+
+    load_params(args.params)
+    log(f"{args.params}: ok")
+    return EXIT_OK
+
+
+def _stale_stages() -> list[str]:
+    import json
+    import subprocess
+
+    result = subprocess.run([sys.executable, "-m", "dvc", "status", "--json"],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        return [f"(dvc status failed: {result.stderr.strip().splitlines()[-1:]})"]
+    return sorted(json.loads(result.stdout or "{}"))
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    from uvq_tflite.gate import check_row, load_rows, render
+    from uvq_tflite.params import load_params
+
+    thresholds = load_params(args.params)["thresholds"]
+    rows, breaches = load_rows(Path(args.metrics_dir))
+    for row in rows:
+        check_row(row, thresholds, Path(args.tflite_dir))
+    if rows:
+        print(render(rows, thresholds))
+    breaches += [f"{r.model} {r.precision}: {b}" for r in rows for b in r.breaches]
+    if not args.no_status:
+        stale = _stale_stages()
+        if stale:
+            breaches.append(f"pipeline is stale, run `make repro`: {', '.join(stale)}")
+    for breach in breaches:
+        print(f"BREACH {breach}")
+    print(f"verify: {'FAILED' if breaches else 'passed'} "
+          f"({len(breaches)} breach{'es' if len(breaches) != 1 else ''})")
+    return EXIT_BREACH if breaches else EXIT_OK
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    import json
+
+    from uvq_tflite.inspect_report import describe, hardware_breaches
+    from uvq_tflite.tflite_file import inspect_file
+
+    report = inspect_file(args.model_file)
+    breaches = hardware_breaches(report, args.max_rank, args.forbidden, args.model)
+    if args.json:
+        print(json.dumps({**report.to_dict(args.max_rank), "breaches": breaches}, indent=2))
+    else:
+        print(describe(report, args.max_rank, args.forbidden, args.model))
+    return EXIT_BREACH if breaches else EXIT_OK
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -113,6 +169,29 @@ def build_parser() -> argparse.ArgumentParser:
     quant.add_argument("output")
     quant.add_argument("--recipe", default=RECIPES[0], choices=RECIPES)
     quant.set_defaults(func=cmd_quantize)
+
+    check = sub.add_parser("check-params", help="validate params.yaml")
+    check.add_argument("--params", default="params.yaml")
+    check.set_defaults(func=cmd_check_params)
+
+    gate = sub.add_parser("gate", help="metrics/*.json against thresholds (make verify)")
+    gate.add_argument("--params", default="params.yaml")
+    gate.add_argument("--metrics-dir", default="metrics")
+    gate.add_argument("--tflite-dir", default="models/tflite")
+    gate.add_argument("--no-status", action="store_true",
+                      help="skip the `dvc status` staleness check")
+    gate.set_defaults(func=cmd_gate)
+
+    insp = sub.add_parser("inspect", help="operators, ranks and I/O of a .tflite file; "
+                                          "exit 1 if it breaks the hardware rules")
+    insp.add_argument("model_file", metavar="MODEL.tflite")
+    insp.add_argument("--json", action="store_true", help="machine-readable output")
+    insp.add_argument("--max-rank", type=_positive_int, default=4)
+    insp.add_argument("--forbidden", type=lambda t: [op for op in t.split(",") if op],
+                      default=["GATHER", "GATHER_ND"], help="comma-separated op names")
+    insp.add_argument("--model", choices=MODELS,
+                      help="network, for the NHWC check (default: from the file name)")
+    insp.set_defaults(func=cmd_inspect)
     return parser
 
 

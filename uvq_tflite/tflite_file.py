@@ -31,7 +31,7 @@ class Inspection:
     size_bytes: int
     ops: dict[str, int]
     max_rank: int
-    tensor_ranks: dict[str, int] = field(repr=False)
+    tensor_ranks: list[tuple[str, int]] = field(repr=False)
     inputs: list[TensorInfo]
     outputs: list[TensorInfo]
     quantized: dict[str, int]  # quantized tensors by type
@@ -43,10 +43,14 @@ class Inspection:
 
     def tensors_above(self, max_rank: int) -> dict[str, int]:
         """Tensors whose rank exceeds `max_rank`, by name."""
-        return {n: r for n, r in self.tensor_ranks.items() if r > max_rank}
+        return {n: r for n, r in self.tensor_ranks if r > max_rank}
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    def to_dict(self, max_rank: int) -> dict:
+        """JSON-ready facts, naming only the tensors above `max_rank`."""
+        facts = asdict(self)
+        del facts["tensor_ranks"]
+        facts["tensors_above_max_rank"] = self.tensors_above(max_rank)
+        return facts
 
 
 def read_tflite(path: str | Path) -> bytes:
@@ -111,7 +115,7 @@ def _inspect(data: bytes, path: str) -> Inspection:
         codes.append(name)
 
     ops: collections.Counter[str] = collections.Counter()
-    ranks: dict[str, int] = {}
+    ranks: list[tuple[str, int]] = []
     quantized: collections.Counter[str] = collections.Counter()
     channelwise = 0
     inputs: list[TensorInfo] = []
@@ -126,7 +130,7 @@ def _inspect(data: bytes, path: str) -> Inspection:
             info = TensorInfo((tensor.Name() or b"").decode(errors="replace") or f"tensor_{t}",
                               shape, type_names.get(tensor.Type(), str(tensor.Type())).lower())
             tensors.append(info)
-            ranks[f"{s}:{info.name}" if s else info.name] = len(shape)
+            ranks.append((f"{s}:{info.name}" if s else info.name, len(shape)))
             q = tensor.Quantization()
             if q is not None and q.ScaleLength() > 0:
                 quantized[info.dtype] += 1
@@ -139,6 +143,6 @@ def _inspect(data: bytes, path: str) -> Inspection:
             outputs = [tensors[graph.Outputs(i)] for i in
                        range(_bounded(graph.OutputsLength(), data, "output"))]
     return Inspection(path=path, size_bytes=len(data), ops=dict(sorted(ops.items())),
-                      max_rank=max(ranks.values(), default=0), tensor_ranks=ranks,
+                      max_rank=max((r for _, r in ranks), default=0), tensor_ranks=ranks,
                       inputs=inputs, outputs=outputs, quantized=dict(quantized),
                       channelwise=channelwise)

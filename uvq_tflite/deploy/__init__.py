@@ -31,6 +31,19 @@ class ModelSpec:
     def file_stem(self) -> str:
         return f"{self.name}_net"
 
+    def frames_per_call(self, inputs: list[list[int]],
+                        outputs: list[list[int]] | None = None) -> int:
+        """Frames per call that these NHWC shapes are built for; 0 if they fit none."""
+        try:
+            frames = inputs[0][0] // self.input_shapes(1)[0][0]
+        except (TypeError, IndexError, KeyError):
+            return 0
+        if frames < 1 or inputs != [list(s) for s in self.input_shapes(frames)]:
+            return 0
+        if outputs is not None and outputs != [list(self.output_shape(frames))]:
+            return 0
+        return frames
+
     def tflite_name(self, precision: str) -> str:
         """The seed's file names: distortion_net.tflite, distortion_net_int8.tflite, ..."""
         suffix = "" if precision == "float32" else f"_{precision}"

@@ -1,0 +1,13 @@
+"""Stage demo_checkpoint@<model>: write the deterministic demo checkpoint."""
+
+from uvq_tflite.demo import demo_checkpoint_bytes
+from uvq_tflite.files import write_atomic
+from uvq_tflite.stage import run_stage
+
+
+def main(args, params):
+    write_atomic(args.output, demo_checkpoint_bytes(args.model))
+
+
+if __name__ == "__main__":
+    run_stage(main, __doc__, "model", "output")

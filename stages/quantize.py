@@ -1,0 +1,15 @@
+"""Stage quantize@<model>: float32 .tflite -> INT8 .tflite (ai-edge-quantizer recipe)."""
+
+from uvq_tflite.files import write_atomic
+from uvq_tflite.quantize import quantize_int8
+from uvq_tflite.stage import run_stage
+from uvq_tflite.tflite_file import read_tflite
+
+
+def main(args, params):
+    write_atomic(args.output, quantize_int8(read_tflite(args.input),
+                                            params["quantization"]["recipe"]))
+
+
+if __name__ == "__main__":
+    run_stage(main, __doc__, "input", "output")

@@ -1,0 +1,71 @@
+"""Per-model verification: each .tflite file against the independent PyTorch reference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from torch import nn
+
+from uvq_tflite import reference, synthetic
+from uvq_tflite.deploy import PRECISIONS, spec
+from uvq_tflite.metrics import agreement
+from uvq_tflite.runtime import TFLiteRunner
+from uvq_tflite.tflite_file import inspect_bytes, read_tflite
+
+
+def reference_case(model: str, net: nn.Module, samples: int,
+                   seed: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """Model inputs (NHWC, as the .tflite takes them) and the reference output."""
+    if model == "aggregation":
+        content, distortion = synthetic.feature_maps(samples, seed)
+        return [content, distortion], reference.aggregate(net, content, distortion)
+    frames = reference.to_model_range(synthetic.video_frames(samples, seed))
+    if model == "distortion":
+        return [reference.split_patches(frames)], reference.distortion_features(net, frames)
+    content_inputs = reference.resize_for_content(frames)
+    return [content_inputs], reference.content_features(net, content_inputs)
+
+
+def run_per_call(runner: TFLiteRunner, model: str, inputs: list[np.ndarray],
+                 frames: int) -> np.ndarray:
+    """Run `inputs` through a model built for `frames` frames per call, padding the last call."""
+    per_frame = [shape[0] for shape in spec(model).input_shapes(1)]
+    total = inputs[0].shape[0] // per_frame[0]
+    outputs = []
+    for start in range(0, total, frames):
+        chunk = []
+        for array, k in zip(inputs, per_frame):
+            part = array[start * k:(start + frames) * k]
+            missing = frames * k - part.shape[0]
+            if missing:
+                part = np.concatenate([part, np.repeat(part[-k:], missing // k, axis=0)])
+            chunk.append(part)
+        outputs.append(runner(*chunk)[:min(frames, total - start)])
+    return np.concatenate(outputs)
+
+
+def hardware_facts(data: bytes, model: str, frames: int) -> dict:
+    """Facts `make verify` gates: size, op histogram, highest rank, NHWC I/O."""
+    report = inspect_bytes(data)
+    io_frames = spec(model).frames_per_call([t.shape for t in report.inputs],
+                                            [t.shape for t in report.outputs])
+    return {
+        "size_mb": round(len(data) / 1e6, 4),
+        "max_rank": report.max_rank,
+        "ops": report.ops,
+        "nhwc_io": io_frames == frames,
+        "quantized_tensors": sum(report.quantized.values()),
+    }
+
+
+def verify_model(model: str, net: nn.Module, tflite: dict[str, Path], frames: int,
+                 samples: int, seed: int, threads: int) -> dict:
+    """Metrics for every precision in `tflite` against the reference semantics."""
+    inputs, expected = reference_case(model, net, samples, seed)
+    result: dict = {"samples": samples}
+    for precision in PRECISIONS:
+        data = read_tflite(tflite[precision])
+        actual = run_per_call(TFLiteRunner(data, threads), model, inputs, frames)
+        result[precision] = {**agreement(expected, actual), **hardware_facts(data, model, frames)}
+    return result
