@@ -1,0 +1,65 @@
+"""Running the DVC pipeline in a throwaway copy of the project."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from conftest import REPO
+
+BIN = Path(sys.executable).parent
+ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",
+       "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.invalid",
+       "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.invalid"}
+# Fewer verification samples than params.yaml: the tests are about what reruns.
+FAST_SAMPLES = {"distortion": 1, "content": 1, "aggregation": 16}
+
+
+def run(cwd: Path, *cmd: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
+    result = subprocess.run(cmd, cwd=cwd, env=ENV, capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} exited {result.returncode}:\n"
+                             f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result
+
+
+def dvc(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return run(cwd, str(BIN / "dvc"), *args, check=check)
+
+
+def ran_stages(result: subprocess.CompletedProcess) -> set[str]:
+    """Stages that `dvc repro` actually ran (not skipped, not restored from the run cache)."""
+    return set(re.findall(r"Running stage '([^']+)'", result.stdout + result.stderr))
+
+
+def edit_params(root: Path, change) -> None:
+    path = root / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    change(params)
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def copy_project(dest: Path) -> Path:
+    """The project's tracked and untracked (not ignored) files, as a fresh git repo."""
+    files = run(REPO, "git", "ls-files", "-co", "--exclude-standard", "-z").stdout.split("\0")
+    for name in filter(None, files):
+        if (REPO / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, dest / name)
+    shutil.rmtree(dest / "metrics", ignore_errors=True)  # built afresh by the tests
+    (dest / "dvc.lock").unlink(missing_ok=True)
+    run(dest, "git", "init", "-q")
+    run(dest, "git", "add", "-A")
+    run(dest, "git", "commit", "-qm", "copy")
+    return dest
+
+
+def commit_all(root: Path, message: str) -> None:
+    run(root, "git", "add", "-A")
+    run(root, "git", "commit", "-qm", message)

@@ -1,0 +1,141 @@
+"""The DVC pipeline in a temporary copy of the project: only stale work reruns."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from pipeline_helpers import (BIN, FAST_SAMPLES, commit_all, copy_project, dvc, edit_params,
+                              ran_stages, run)
+from uvq_tflite.demo import demo_state_dict
+
+MODELS = ("distortion", "content", "aggregation")
+
+
+def stages_of(model: str) -> set[str]:
+    return {f"{stage}@{model}" for stage in
+            ("demo_checkpoint", "import_checkpoint", "convert", "quantize", "verify")}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """A project copy after one full `dvc repro`, committed with its dvc.lock and metrics."""
+    root = copy_project(tmp_path_factory.mktemp("built"))
+    edit_params(root, lambda p: p["verification"].update(samples=FAST_SAMPLES))
+    result = dvc(root, "repro")
+    assert ran_stages(result) == set().union(*map(stages_of, MODELS))
+    commit_all(root, "repro")
+    return root
+
+
+@pytest.fixture
+def project(built, tmp_path):
+    dest = tmp_path / "project"
+    shutil.copytree(built, dest, symlinks=True)
+    return dest
+
+
+def test_after_repro_nothing_is_stale_and_a_second_repro_runs_nothing(project):
+    assert dvc(project, "status", "-q", check=False).returncode == 0
+    assert ran_stages(dvc(project, "repro")) == set()
+    for model in MODELS:
+        metrics = json.loads((project / "metrics" / f"{model}.json").read_text())
+        assert set(metrics) == {"samples", "float32", "int8"}
+
+
+def new_aggregation_checkpoint(root):
+    """A user checkpoint, saved with a `model.` prefix as some trainers write them."""
+    state = {f"model.{k}": v * 0.5 if v.is_floating_point() else v
+             for k, v in demo_state_dict("aggregation").items()}
+    path = root / "user" / "aggregation_net.pth"
+    path.parent.mkdir()
+    torch.save(state, path)
+    return "user/aggregation_net.pth"
+
+
+def test_changing_one_checkpoint_reruns_only_that_model(project):
+    path = new_aggregation_checkpoint(project)
+    edit_params(project, lambda p: p["checkpoints"].update(aggregation=path))
+    ran = ran_stages(dvc(project, "repro"))
+    assert ran == stages_of("aggregation") - {"demo_checkpoint@aggregation"}
+
+
+def test_changing_quantization_reruns_int8_and_verify_never_float(project):
+    edit_params(project, lambda p: p["quantization"].update(recipe="weight_only_wi8_afp32"))
+    ran = ran_stages(dvc(project, "repro"))
+    assert ran == {f"{s}@{m}" for s in ("quantize", "verify") for m in MODELS}
+
+
+def test_changing_thresholds_makes_nothing_stale(project):
+    edit_params(project, lambda p: p["thresholds"]["int8"].update(min_correlation=0.5))
+    assert dvc(project, "status", "-q", check=False).returncode == 0
+    assert ran_stages(dvc(project, "repro")) == set()
+
+
+def test_editing_the_backbone_reconverts_distortion_and_content_only(project):
+    with open(project / "uvq_tflite/nets/backbone.py", "a") as f:
+        f.write("\n# an edit\n")
+    ran = ran_stages(dvc(project, "repro"))
+    assert {"convert@distortion", "convert@content"} <= ran
+    assert not any(stage.endswith("@aggregation") for stage in ran)
+
+
+def test_editing_aggregation_code_touches_only_aggregation(project):
+    with open(project / "uvq_tflite/nets/aggregation.py", "a") as f:
+        f.write("\n# an edit\n")
+    ran = ran_stages(dvc(project, "repro"))
+    assert "convert@aggregation" in ran
+    assert all(stage.endswith("@aggregation") for stage in ran)
+
+
+def test_checkout_of_an_earlier_commit_restores_from_the_run_cache(project):
+    path = new_aggregation_checkpoint(project)
+    edit_params(project, lambda p: p["checkpoints"].update(aggregation=path))
+    dvc(project, "repro")
+    commit_all(project, "user aggregation checkpoint")
+    diff = dvc(project, "metrics", "diff", "HEAD~1", "--json").stdout
+    assert "metrics/aggregation.json" in json.loads(diff)
+
+    run(project, "git", "checkout", "-q", "HEAD~1")
+    result = dvc(project, "repro")
+    assert ran_stages(result) == set()
+    assert "convert@aggregation" in result.stdout and "cached" in result.stdout
+    assert dvc(project, "status", "-q", check=False).returncode == 0
+
+
+def make_verify(root, *args):
+    return run(root, "make", "--no-print-directory", "verify", f"VENV={BIN.parent}", *args,
+               check=False)
+
+
+def test_make_verify_passes_on_a_fresh_pipeline(project):
+    result = make_verify(project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "verify: passed" in result.stdout
+    for model in MODELS:
+        assert f"\n{model} " in result.stdout
+
+
+def test_make_verify_fails_on_a_rank_limit_below_the_graph(project):
+    edit_params(project, lambda p: p["thresholds"].update(max_rank=3))
+    result = make_verify(project)
+    assert result.returncode != 0
+    assert "distortion float32: max tensor rank 4 > 3 (thresholds.max_rank)" in result.stdout
+
+
+def test_make_verify_fails_when_correlation_is_below_the_minimum(project):
+    edit_params(project, lambda p: p["thresholds"]["int8"].update(min_correlation=0.99999999))
+    result = make_verify(project)
+    assert result.returncode != 0
+    assert "content int8: correlation" in result.stdout
+    assert "(thresholds.int8.min_correlation)" in result.stdout
+
+
+def test_make_verify_fails_on_a_stale_pipeline(project):
+    edit_params(project, lambda p: p["quantization"].update(recipe="weight_only_wi8_afp32"))
+    result = make_verify(project)
+    assert result.returncode != 0
+    assert "pipeline is stale" in result.stdout and "quantize@distortion" in result.stdout
