@@ -82,6 +82,16 @@ def _bounded(length: int, data: bytes, what: str) -> int:
     return length
 
 
+def _check_buffer(buffer, size: int, index: int) -> None:
+    """Constant data must lie inside the file: a truncated file loses weights silently."""
+    length = buffer.DataLength()
+    if length and buffer.DataAsNumpy().size != length:
+        raise ValueError(f"buffer {index} holds {length} bytes past the end of the file")
+    offset, external = buffer.Offset(), buffer.Size()
+    if offset > 1 and offset + external > size:
+        raise ValueError(f"buffer {index} ({external} bytes at {offset}) lies past the end")
+
+
 def inspect_bytes(data: bytes, path: str | Path = "<bytes>") -> Inspection:
     """Parse a flatbuffer; TFLiteFileError if it is malformed."""
     check_identifier(data, path)
@@ -113,6 +123,9 @@ def _inspect(data: bytes, path: str) -> Inspection:
         if name == "CUSTOM":
             name = f"CUSTOM:{(code.CustomCode() or b'').decode(errors='replace')}"
         codes.append(name)
+
+    for i in range(_bounded(model.BuffersLength(), data, "buffer")):
+        _check_buffer(model.Buffers(i), len(data), i)
 
     ops: collections.Counter[str] = collections.Counter()
     ranks: list[tuple[str, int]] = []

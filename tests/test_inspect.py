@@ -1,0 +1,99 @@
+"""`uvq-tflite inspect`: the flatbuffer's real operators and ranks, and bad files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tiny_models import AdvancedIndexing, RankFive, TinyConv, converted
+from uvq_tflite.cli import main
+from uvq_tflite.tflite_file import TFLiteFileError, inspect_bytes
+
+
+@pytest.fixture
+def write(tmp_path):
+    def _write(data: bytes, name: str = "model.tflite"):
+        path = tmp_path / name
+        path.write_bytes(data)
+        return str(path)
+    return _write
+
+
+def test_gather_nd_is_found_where_the_seeds_byte_search_misses_it():
+    data = converted(AdvancedIndexing)
+    assert b"GATHER_ND" not in data  # builtin ops are enum codes, not names
+    assert inspect_bytes(data).count_ops(["GATHER", "GATHER_ND"]) == {"GATHER_ND": 1}
+
+
+def test_rank_five_tensors_are_named():
+    report = inspect_bytes(converted(RankFive))
+    assert report.max_rank == 5
+    above = report.tensors_above(4)
+    assert above and set(above.values()) == {5}
+
+
+def test_cli_reports_and_fails_on_hardware_breaches(write, capsys):
+    assert main(["inspect", write(converted(AdvancedIndexing))]) == 1
+    out = capsys.readouterr().out
+    assert "GATHER_ND x1" in out
+    assert main(["inspect", write(converted(RankFive)), "--json"]) == 1
+    facts = json.loads(capsys.readouterr().out)
+    assert facts["max_rank"] == 5 and facts["tensors_above_max_rank"]
+    assert any("rank 5 > 4" in b for b in facts["breaches"])
+
+
+def test_cli_passes_a_clean_model_and_checks_nhwc_io(write, capsys):
+    assert main(["inspect", write(converted(TinyConv))]) == 0
+    out = capsys.readouterr().out
+    assert "input:       serving_default_args_0 [1, 8, 8, 3] float32" in out
+    assert "NHWC I/O:    unknown" in out
+    # Named like a distortion file, its I/O is not the distortion network's: a breach.
+    assert main(["inspect", write(converted(TinyConv), "distortion_net.tflite")]) == 1
+    assert "NHWC I/O:    NO" in capsys.readouterr().out
+
+
+def test_cli_counts_quantized_tensors(tmp_path, write, capsys):
+    from uvq_tflite.quantize import quantize_int8
+
+    assert main(["inspect", write(quantize_int8(converted(TinyConv)))]) == 0
+    assert "quantized:   1 int8 tensors (1 channelwise)" in capsys.readouterr().out
+
+
+BAD_FILES = {
+    "zero bytes": b"",
+    "text": b"this is not a model, just some text\n",
+    "wrong identifier": b"\x1c\x00\x00\x00XXXX" + bytes(64),
+    "random bytes": bytes(range(256)) * 8,
+}
+
+
+@pytest.mark.parametrize("name", BAD_FILES)
+def test_bad_files_get_one_clear_error_and_exit_2(name, write, capsys):
+    assert main(["inspect", write(BAD_FILES[name])]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("uvq-tflite: error: ")
+
+
+def test_truncated_and_missing_files_exit_2(write, tmp_path, capsys):
+    data = converted(TinyConv)
+    for cut in (9, 64, len(data) // 2, len(data) - 1):
+        assert main(["inspect", write(data[:cut])]) == 2, cut
+    assert main(["inspect", str(tmp_path / "nope.tflite")]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_mutated_models_never_crash_the_parser(data):
+    original = bytearray(converted(TinyConv))
+    for _ in range(data.draw(st.integers(1, 8))):
+        position = data.draw(st.integers(0, len(original) - 1))
+        original[position] = data.draw(st.integers(0, 255))
+    cut = data.draw(st.integers(8, len(original)))
+    try:
+        inspect_bytes(bytes(original[:cut]))
+    except TFLiteFileError:
+        pass

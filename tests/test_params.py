@@ -1,0 +1,85 @@
+"""params.yaml is validated before any work, one message per problem."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from conftest import REPO
+from uvq_tflite.params import ParamsError, load_params
+
+
+def write_params(tmp_path, change=None):
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    if change:
+        change(params)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    return path
+
+
+def problems(tmp_path, change) -> list[str]:
+    with pytest.raises(ParamsError) as info:
+        load_params(write_params(tmp_path, change))
+    return str(info.value).splitlines()
+
+
+def test_the_committed_params_are_valid():
+    params = load_params(REPO / "params.yaml")
+    assert set(params) == {"checkpoints", "models", "quantization", "verification", "thresholds"}
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda p: p["models"].update(bogus={"inputs": [[1]]}),
+     "models.bogus: unknown key; valid: distortion, content, aggregation"),
+    (lambda p: p["models"]["content"].update(inputs=[[1, 224, 224, 3]]),
+     "models.content.inputs: [[1, 224, 224, 3]] is not an input of the content network; "
+     "expected [[1, 256, 256, 3]]"),
+    (lambda p: p["models"]["distortion"].update(inputs=[[8, 360, 640, 3]]),
+     "models.distortion.inputs: [[8, 360, 640, 3]] is not an input"),
+    (lambda p: p["thresholds"]["int8"].update(min_correlation=1.5),
+     "thresholds.int8.min_correlation: 1.5 is invalid; expected a number from -1 to 1"),
+    (lambda p: p["thresholds"].update(max_rank=0),
+     "thresholds.max_rank: 0 is invalid; expected an integer from 1 to 8"),
+    (lambda p: p["thresholds"].update(forbidden_ops=["GATHERND"]),
+     "thresholds.forbidden_ops: 'GATHERND' is not a TFLite builtin operator"),
+    (lambda p: p["verification"]["samples"].update(content=-3),
+     "verification.samples.content: -3 is invalid; expected an integer from 1 to 10000"),
+    (lambda p: p["quantization"].update(recipe="int4"),
+     "quantization.recipe: 'int4' is invalid; expected one of dynamic_wi8_afp32, "
+     "weight_only_wi8_afp32"),
+    (lambda p: p["checkpoints"].update(content="nowhere/content_net.pth"),
+     "checkpoints.content: nowhere/content_net.pth does not exist"),
+    (lambda p: p.pop("thresholds"), "params.yaml.thresholds: missing"),
+])
+def test_each_problem_is_named(tmp_path, change, message):
+    found = problems(tmp_path, change)
+    assert len(found) == 1, found
+    assert message in found[0]
+
+
+def test_all_problems_are_listed_at_once(tmp_path):
+    def break_three(p):
+        p["thresholds"]["max_rank"] = "four"
+        p["verification"]["seed"] = -1
+        p["models"]["aggregation"]["inputs"] = [[1, 8, 8, 128]]
+    assert len(problems(tmp_path, break_three)) == 3
+
+
+def test_demo_checkpoint_paths_may_not_exist_yet(tmp_path):
+    assert load_params(write_params(tmp_path))  # models/demo/* are written by the pipeline
+
+
+def test_check_params_cli_exits_2_with_one_line_per_problem(tmp_path):
+    def break_two(p):
+        p["thresholds"]["max_rank"] = 0
+        p["quantization"]["recipe"] = "x"
+    path = write_params(tmp_path, break_two)
+    result = subprocess.run([sys.executable, "-m", "uvq_tflite", "check-params", "--params",
+                             str(path)], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 2
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,45 @@
+"""Tiny converted models for inspection tests: a clean one, one with GATHER_ND, one rank 5."""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+from torch import nn
+
+
+class TinyConv(nn.Module):
+    """NHWC in, NHWC out, rank 4 throughout."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+
+
+class AdvancedIndexing(nn.Module):
+    """Indexing with tensors: lowers to GATHER_ND."""
+
+    def forward(self, x):
+        return x[:, torch.tensor([0, 2, 1]), torch.tensor([1, 1, 0])]
+
+
+class RankFive(nn.Module):
+    """A 5-D intermediate, like a naive 3x3 patch reassembly."""
+
+    def forward(self, x):
+        y = x.reshape(1, 2, 2, 2, 4) * 2.0
+        return y.permute(0, 2, 1, 3, 4).reshape(1, 4, 4, 2)
+
+
+SAMPLES = {TinyConv: (1, 8, 8, 3), AdvancedIndexing: (1, 3, 3, 4), RankFive: (1, 4, 4, 2)}
+
+
+@functools.cache
+def converted(cls: type[nn.Module]) -> bytes:
+    import litert_torch
+
+    return litert_torch.convert(cls().eval(), (torch.zeros(SAMPLES[cls]),)).model_content()
