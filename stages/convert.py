@@ -14,4 +14,4 @@ def main(args, params):
 
 
 if __name__ == "__main__":
-    run_stage(main, __doc__, "model", "checkpoint", "output")
+    run_stage(main, __doc__, "model", "checkpoint", "output", reads=("models",))

@@ -10,4 +10,4 @@ def main(args, params):
 
 
 if __name__ == "__main__":
-    run_stage(main, __doc__, "model", "output")
+    run_stage(main, __doc__, "model", "output", reads=("checkpoints",))

@@ -12,4 +12,4 @@ def main(args, params):
 
 
 if __name__ == "__main__":
-    run_stage(main, __doc__, "input", "output")
+    run_stage(main, __doc__, "input", "output", reads=("quantization",))

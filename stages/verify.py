@@ -23,4 +23,5 @@ def main(args, params):
 
 
 if __name__ == "__main__":
-    run_stage(main, __doc__, "model", "checkpoint", "float32", "int8", "output")
+    run_stage(main, __doc__, "model", "checkpoint", "float32", "int8", "output",
+              reads=("models", "verification"))

@@ -137,8 +137,8 @@ VALIDATORS = {
 }
 
 
-def load_params(path: str | Path = PARAMS_FILE) -> dict:
-    """params.yaml, validated; ParamsError lists every problem found."""
+def load_params(path: str | Path = PARAMS_FILE, sections: tuple[str, ...] = SECTIONS) -> dict:
+    """params.yaml with `sections` validated; ParamsError lists every problem found."""
     path = Path(path)
     try:
         params = yaml.safe_load(path.read_text())
@@ -149,6 +149,8 @@ def load_params(path: str | Path = PARAMS_FILE) -> dict:
     problems: list[str] = []
     params = _check_keys(problems, path.name, params, SECTIONS)
     for name, section in params.items():
+        if name not in sections:
+            continue
         if name == "checkpoints":
             _checkpoints(problems, section, path.parent)
         elif name in VALIDATORS:

@@ -17,16 +17,17 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def run_stage(main: Callable[[argparse.Namespace, dict], None], doc: str,
-              *arguments: str) -> None:
-    """Parse `arguments` (positional), load params.yaml, run `main`; exit 2 on bad input."""
+def run_stage(main: Callable[[argparse.Namespace, dict], None], doc: str, *arguments: str,
+              reads: tuple[str, ...] = ()) -> None:
+    """Parse positional `arguments`, validate the params.yaml sections the stage `reads`,
+    run `main`; exit 2 on bad input."""
     parser = argparse.ArgumentParser(description=doc)
     for name in arguments:
         parser.add_argument(name)
     args = parser.parse_args()
     started = time.monotonic()
     try:
-        main(args, load_params())
+        main(args, load_params(sections=reads))
     except UserInputError as exc:
         for line in str(exc).splitlines():
             log(f"error: {line}")

@@ -38,15 +38,17 @@ def _scene(rng: np.random.Generator) -> np.ndarray:
 
 
 def _box_blur(img: np.ndarray, radius: int) -> np.ndarray:
+    """Separable box blur with edge padding, via running sums."""
+    width = 2 * radius + 1
     for axis in (0, 1):
-        padded = np.pad(img, [(radius, radius) if a == axis else (0, 0) for a in range(3)],
-                        mode="edge")
-        csum = np.cumsum(padded, axis=axis, dtype=np.float64)
-        csum = np.concatenate([np.zeros_like(np.take(csum, [0], axis=axis)), csum], axis=axis)
+        pad = [(0, 0)] * img.ndim
+        pad[axis] = (radius + 1, radius)
+        sums = np.cumsum(np.pad(img, pad, mode="edge"), axis=axis, dtype=np.float32)
         n = img.shape[axis]
-        hi = np.take(csum, np.arange(2 * radius + 1, 2 * radius + 1 + n), axis=axis)
-        lo = np.take(csum, np.arange(0, n), axis=axis)
-        img = ((hi - lo) / (2 * radius + 1)).astype(np.float32)
+        hi = [slice(None)] * img.ndim
+        lo = [slice(None)] * img.ndim
+        hi[axis], lo[axis] = slice(width, width + n), slice(0, n)
+        img = (sums[tuple(hi)] - sums[tuple(lo)]) / width
     return img
 
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import torch
-from torch import nn
+if TYPE_CHECKING:  # importing torch costs seconds; stages that never run a network skip it
+    import torch
+    from torch import nn
 
 MODELS = ("distortion", "content", "aggregation")
 PRECISIONS = ("float32", "int8")

@@ -1,0 +1,188 @@
+"""`make bench`: pipeline timings and memory, and LiteRT latency float32 vs INT8.
+
+Not a DVC stage: measuring never makes the pipeline stale. Results go to
+benchmarks/pipeline.json and benchmarks/latency.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+import yaml
+
+from uvq_tflite.deploy import MODELS, PRECISIONS, spec
+
+OUT_DIR = Path("benchmarks")
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class PeakMemory:
+    """Peak of the summed RSS of a process tree, sampled every `interval` seconds."""
+
+    def __init__(self, pid: int, interval: float = 0.05):
+        self.peak = 0
+        self._root = psutil.Process(pid)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, args=(interval,), daemon=True)
+
+    def _sample(self, interval: float) -> None:
+        while not self._stop.is_set():
+            total = 0
+            try:
+                for proc in [self._root, *self._root.children(recursive=True)]:
+                    try:
+                        total += proc.memory_info().rss
+                    except psutil.Error:
+                        pass
+            except psutil.Error:
+                break
+            self.peak = max(self.peak, total)
+            self._stop.wait(interval)
+
+    def __enter__(self) -> "PeakMemory":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _timed_repro(root: Path, env: dict) -> dict:
+    started = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro"], cwd=root, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    with PeakMemory(proc.pid) as memory:
+        output, _ = proc.communicate()
+    seconds = time.monotonic() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"dvc repro failed in {root}:\n{output[-3000:]}")
+    ran = sorted(set(re.findall(r"Running stage '([^']+)'", output)))
+    return {"seconds": round(seconds, 2), "peak_rss_mb": round(memory.peak / 1e6, 1),
+            "stages_run": ran}
+
+
+def bench_pipeline(repo: Path) -> dict:
+    """Full repro of a clean clone, a no-op repro, and one-checkpoint changes, timed in one run."""
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    if subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
+                      capture_output=True, text=True).stdout.strip():
+        log("note: uncommitted changes are not benchmarked (a clean clone of HEAD is)")
+    with tempfile.TemporaryDirectory(prefix="uvq-bench-") as tmp:
+        root = Path(tmp) / "clone"
+        subprocess.run(["git", "clone", "-q", str(repo), str(root)], check=True)
+        results = {}
+        log("bench: full dvc repro of a clean clone ...")
+        results["full"] = _timed_repro(root, env)
+        log(f"bench: full {results['full']['seconds']} s; no-op repro ...")
+        results["noop"] = _timed_repro(root, env)
+        for model in ("aggregation", "distortion"):
+            path = root / "user" / f"{model}_net.pth"
+            path.parent.mkdir(exist_ok=True)
+            shutil.copy(root / "models/demo" / f"{model}_net.pth", path)
+            _perturb_checkpoint(path)
+            params_path = root / "params.yaml"
+            params = yaml.safe_load(params_path.read_text())
+            params["checkpoints"][model] = str(path.relative_to(root))
+            params_path.write_text(yaml.safe_dump(params, sort_keys=False))
+            log(f"bench: one-checkpoint change ({model}) ...")
+            results[f"change_{model}"] = _timed_repro(root, env)
+    full = results["full"]["seconds"]
+    for key in ("change_aggregation", "change_distortion"):
+        results[key]["fraction_of_full"] = round(results[key]["seconds"] / full, 3)
+    return results
+
+
+def _perturb_checkpoint(path: Path) -> None:
+    import torch
+
+    state = torch.load(path, weights_only=True)
+    first = next(k for k, v in state.items() if v.is_floating_point())
+    state[first] = state[first] * 1.01
+    torch.save(state, path)
+
+
+def bench_latency(tflite_dir: Path, threads: int, runs: int, warmup: int) -> dict:
+    """Median latency of each .tflite, float32 and INT8 measured side by side, interleaved."""
+    from uvq_tflite.runtime import TFLiteRunner
+
+    rng = np.random.default_rng(0)
+    results = {}
+    for model in MODELS:
+        runners, inputs = {}, None
+        for precision in PRECISIONS:
+            path = tflite_dir / spec(model).tflite_name(precision)
+            runner = TFLiteRunner(path.read_bytes(), num_threads=threads)
+            inputs = inputs or [rng.standard_normal(d["shape"]).astype(np.float32)
+                                for d in runner.inputs]
+            runners[precision] = (runner, path.stat().st_size)
+        times = {p: [] for p in PRECISIONS}
+        for i in range(warmup + runs):
+            for precision, (runner, _) in runners.items():  # interleaved: same conditions
+                started = time.perf_counter()
+                runner(*inputs)
+                if i >= warmup:
+                    times[precision].append(time.perf_counter() - started)
+        entry = {p: {"median_ms": round(1e3 * statistics.median(times[p]), 2),
+                     "size_mb": round(runners[p][1] / 1e6, 3)} for p in PRECISIONS}
+        entry["int8_over_float32_latency"] = round(
+            entry["int8"]["median_ms"] / entry["float32"]["median_ms"], 3)
+        entry["int8_over_float32_size"] = round(
+            entry["int8"]["size_mb"] / entry["float32"]["size_mb"], 3)
+        results[model] = entry
+        log(f"bench: {model}: float32 {entry['float32']['median_ms']} ms, "
+            f"int8 {entry['int8']['median_ms']} ms "
+            f"(ratio {entry['int8_over_float32_latency']})")
+    return results
+
+
+def machine() -> dict:
+    return {"cpu_count": os.cpu_count(), "machine": platform.machine(),
+            "python": platform.python_version(), "processor": platform.processor() or None}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m uvq_tflite.bench", description=__doc__)
+    parser.add_argument("--only", choices=("pipeline", "latency"))
+    parser.add_argument("--threads", type=int, default=2, help="LiteRT interpreter threads")
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--tflite-dir", default="models/tflite")
+    args = parser.parse_args(argv)
+    OUT_DIR.mkdir(exist_ok=True)
+    if args.only in (None, "latency"):
+        if not all((Path(args.tflite_dir) / spec(m).tflite_name(p)).is_file()
+                   for m in MODELS for p in PRECISIONS):
+            print(f"no models in {args.tflite_dir}: run `make repro` first", file=sys.stderr)
+            return 2
+        latency = {"machine": machine(), "threads": args.threads, "runs": args.runs,
+                   "models": bench_latency(Path(args.tflite_dir), args.threads, args.runs,
+                                           args.warmup)}
+        (OUT_DIR / "latency.json").write_text(json.dumps(latency, indent=2) + "\n")
+    if args.only in (None, "pipeline"):
+        pipeline = {"machine": machine(), **bench_pipeline(Path.cwd())}
+        (OUT_DIR / "pipeline.json").write_text(json.dumps(pipeline, indent=2) + "\n")
+    log(f"bench: wrote {OUT_DIR}/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
