@@ -8,11 +8,12 @@ UVQ := $(BIN)/uvq-tflite
 # Stage commands call `python`: make it the venv's. DVC never phones home.
 DVC := PATH="$(CURDIR)/$(BIN):$$PATH" DVC_NO_ANALYTICS=1 $(BIN)/dvc
 
-.PHONY: help setup repro verify test test-slow bench lock clean
+.PHONY: help setup repro verify report test test-slow bench lock clean
 
 help:
 	@echo "make repro      set up if needed, then run the DVC pipeline (dvc repro)"
 	@echo "make verify     gate metrics/*.json against params.yaml thresholds; exit 1 on breach"
+	@echo "make report     render dvc plots to report/index.html"
 	@echo "make test       run the default test suite"
 	@echo "make test-slow  run the slow end-to-end tests"
 	@echo "make bench      time full / no-op / one-model repro, write benchmarks/*.json"
@@ -34,6 +35,9 @@ repro: setup
 verify: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(UVQ) gate
 
+report: setup
+	$(DVC) plots show -o report
+
 test: setup
 	$(PY) -m pytest
 
@@ -49,5 +53,5 @@ lock: setup
 	@rm constraints.txt.new && mv constraints.txt.tmp constraints.txt
 
 clean:
-	rm -rf models/demo models/checkpoints models/tflite .pytest_cache .hypothesis
+	rm -rf models/demo models/checkpoints models/tflite report .pytest_cache .hypothesis
 	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +

@@ -17,8 +17,9 @@ BIN = Path(sys.executable).parent
 ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DVC_NO_ANALYTICS": "1",
        "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.invalid",
        "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.invalid"}
-# Fewer verification samples than params.yaml: the tests are about what reruns.
+# Fewer samples than params.yaml: these tests are about what reruns.
 FAST_SAMPLES = {"distortion": 1, "content": 1, "aggregation": 16}
+FAST_SCORING = {"frames": 2, "seed": 1}
 
 
 def run(cwd: Path, *cmd: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:

@@ -29,7 +29,8 @@ def problems(tmp_path, change) -> list[str]:
 
 def test_the_committed_params_are_valid():
     params = load_params(REPO / "params.yaml")
-    assert set(params) == {"checkpoints", "models", "quantization", "verification", "thresholds"}
+    assert set(params) == {"checkpoints", "models", "quantization", "verification", "scoring",
+                           "thresholds"}
 
 
 @pytest.mark.parametrize("change, message", [
@@ -54,6 +55,10 @@ def test_the_committed_params_are_valid():
     (lambda p: p["checkpoints"].update(content="nowhere/content_net.pth"),
      "checkpoints.content: nowhere/content_net.pth does not exist"),
     (lambda p: p.pop("thresholds"), "params.yaml.thresholds: missing"),
+    (lambda p: p["scoring"].update(frames=0),
+     "scoring.frames: 0 is invalid; expected an integer from 1 to 1000"),
+    (lambda p: p["thresholds"]["float32"].update(max_score_rel_diff=-0.1),
+     "thresholds.float32.max_score_rel_diff: -0.1 is invalid; expected a number from 0 to 10"),
 ])
 def test_each_problem_is_named(tmp_path, change, message):
     found = problems(tmp_path, change)

@@ -7,12 +7,14 @@ import shutil
 
 import pytest
 import torch
+import yaml
 
-from pipeline_helpers import (BIN, FAST_SAMPLES, commit_all, copy_project, dvc, edit_params,
+from pipeline_helpers import (BIN, FAST_SAMPLES, FAST_SCORING, commit_all, copy_project, dvc, edit_params,
                               ran_stages, run)
 from uvq_tflite.demo import demo_state_dict
 
 MODELS = ("distortion", "content", "aggregation")
+pytestmark = pytest.mark.slow  # each test runs DVC; the module takes minutes
 
 
 def stages_of(model: str) -> set[str]:
@@ -24,9 +26,12 @@ def stages_of(model: str) -> set[str]:
 def built(tmp_path_factory):
     """A project copy after one full `dvc repro`, committed with its dvc.lock and metrics."""
     root = copy_project(tmp_path_factory.mktemp("built"))
-    edit_params(root, lambda p: p["verification"].update(samples=FAST_SAMPLES))
+    def fast(params):
+        params["verification"]["samples"] = FAST_SAMPLES
+        params["scoring"] = FAST_SCORING
+    edit_params(root, fast)
     result = dvc(root, "repro")
-    assert ran_stages(result) == set().union(*map(stages_of, MODELS))
+    assert ran_stages(result) == set().union(*map(stages_of, MODELS)) | {"score"}
     commit_all(root, "repro")
     return root
 
@@ -44,6 +49,12 @@ def test_after_repro_nothing_is_stale_and_a_second_repro_runs_nothing(project):
     for model in MODELS:
         metrics = json.loads((project / "metrics" / f"{model}.json").read_text())
         assert set(metrics) == {"samples", "float32", "int8"}
+        assert metrics["float32"]["correlation"] > 0.9999
+    scores = json.loads((project / "metrics" / "scores.json").read_text())
+    assert scores["frames"] == FAST_SCORING["frames"]
+    assert scores["float32"]["max_rel_diff"] < 1e-4  # the float chain is the reference's
+    per_frame = json.loads((project / "metrics" / "plots" / "scores.json").read_text())
+    assert [row["frame"] for row in per_frame] == list(range(FAST_SCORING["frames"]))
 
 
 def new_aggregation_checkpoint(root):
@@ -60,13 +71,13 @@ def test_changing_one_checkpoint_reruns_only_that_model(project):
     path = new_aggregation_checkpoint(project)
     edit_params(project, lambda p: p["checkpoints"].update(aggregation=path))
     ran = ran_stages(dvc(project, "repro"))
-    assert ran == stages_of("aggregation") - {"demo_checkpoint@aggregation"}
+    assert ran == stages_of("aggregation") - {"demo_checkpoint@aggregation"} | {"score"}
 
 
 def test_changing_quantization_reruns_int8_and_verify_never_float(project):
     edit_params(project, lambda p: p["quantization"].update(recipe="weight_only_wi8_afp32"))
     ran = ran_stages(dvc(project, "repro"))
-    assert ran == {f"{s}@{m}" for s in ("quantize", "verify") for m in MODELS}
+    assert ran == {f"{s}@{m}" for s in ("quantize", "verify") for m in MODELS} | {"score"}
 
 
 def test_changing_thresholds_makes_nothing_stale(project):
@@ -88,7 +99,7 @@ def test_editing_aggregation_code_touches_only_aggregation(project):
         f.write("\n# an edit\n")
     ran = ran_stages(dvc(project, "repro"))
     assert "convert@aggregation" in ran
-    assert all(stage.endswith("@aggregation") for stage in ran)
+    assert all(stage.endswith("@aggregation") for stage in ran - {"score"})
 
 
 def test_checkout_of_an_earlier_commit_restores_from_the_run_cache(project):
@@ -104,6 +115,17 @@ def test_checkout_of_an_earlier_commit_restores_from_the_run_cache(project):
     assert ran_stages(result) == set()
     assert "convert@aggregation" in result.stdout and "cached" in result.stdout
     assert dvc(project, "status", "-q", check=False).returncode == 0
+
+
+def test_make_report_renders_every_plot(project):
+    result = run(project, "make", "--no-print-directory", "report", f"VENV={BIN.parent}",
+                 check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    html = (project / "report" / "index.html").read_text()
+    titles = [next(iter(p)) for p in yaml.safe_load((project / "dvc.yaml").read_text())["plots"]]
+    assert len(titles) == 4
+    for title in titles:
+        assert title in html
 
 
 def make_verify(root, *args):

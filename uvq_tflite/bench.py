@@ -65,9 +65,9 @@ class PeakMemory:
         self._thread.join()
 
 
-def _timed_repro(root: Path, env: dict) -> dict:
+def _timed_repro(root: Path, env: dict, *flags: str) -> dict:
     started = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro"], cwd=root, env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro", *flags], cwd=root, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     with PeakMemory(proc.pid) as memory:
         output, _ = proc.communicate()
@@ -80,7 +80,8 @@ def _timed_repro(root: Path, env: dict) -> dict:
 
 
 def bench_pipeline(repo: Path) -> dict:
-    """Full repro of a clean clone, a no-op repro, and one-checkpoint changes, timed in one run."""
+    """Full repro of a clean clone, a no-op repro, a forced repro of every stage and
+    one-checkpoint changes, timed in one run."""
     env = {**os.environ, "DVC_NO_ANALYTICS": "1",
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     if subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
@@ -94,6 +95,8 @@ def bench_pipeline(repo: Path) -> dict:
         results["full"] = _timed_repro(root, env)
         log(f"bench: full {results['full']['seconds']} s; no-op repro ...")
         results["noop"] = _timed_repro(root, env)
+        log("bench: forced repro of every stage ...")
+        results["forced"] = _timed_repro(root, env, "--force")
         for model in ("aggregation", "distortion"):
             path = root / "user" / f"{model}_net.pth"
             path.parent.mkdir(exist_ok=True)
@@ -108,6 +111,8 @@ def bench_pipeline(repo: Path) -> dict:
     full = results["full"]["seconds"]
     for key in ("change_aggregation", "change_distortion"):
         results[key]["fraction_of_full"] = round(results[key]["seconds"] / full, 3)
+        results[key]["fraction_of_forced"] = round(
+            results[key]["seconds"] / results["forced"]["seconds"], 3)
     return results
 
 

@@ -96,7 +96,8 @@ def _stale_stages() -> list[str]:
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
-    from uvq_tflite.gate import check_row, load_rows, render
+    from uvq_tflite.gate import (check_row, load_rows, load_scores, render, render_scores,
+                                 score_breaches)
     from uvq_tflite.params import load_params
 
     thresholds = load_params(args.params)["thresholds"]
@@ -106,6 +107,11 @@ def cmd_gate(args: argparse.Namespace) -> int:
     if rows:
         print(render(rows, thresholds))
     breaches += [f"{r.model} {r.precision}: {b}" for r in rows for b in r.breaches]
+    scores, problems = load_scores(Path(args.metrics_dir))
+    breaches += problems
+    if scores:
+        print(render_scores(scores, thresholds))
+        breaches += score_breaches(scores, thresholds)
     if not args.no_status:
         stale = _stale_stages()
         if stale:

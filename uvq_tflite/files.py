@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -23,3 +24,8 @@ def write_atomic(path: str | Path, data: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def write_json(path: str | Path, data) -> None:
+    """Indented JSON, written atomically."""
+    write_atomic(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())

@@ -61,6 +61,43 @@ def load_rows(metrics_dir: Path) -> tuple[list[Row], list[str]]:
     return rows, problems
 
 
+def load_scores(metrics_dir: Path) -> tuple[dict | None, list[str]]:
+    """metrics/scores.json, or a problem saying why it is unusable."""
+    path = metrics_dir / "scores.json"
+    try:
+        scores = json.loads(path.read_text())
+        if all(p in scores for p in PRECISIONS):
+            return scores, []
+        return None, [f"{path}: lacks {', '.join(PRECISIONS)}; run `make repro`"]
+    except FileNotFoundError:
+        return None, [f"{path}: missing; run `make repro`"]
+    except json.JSONDecodeError as exc:
+        return None, [f"{path}: unreadable metrics ({exc}); run `make repro`"]
+
+
+def score_breaches(scores: dict, thresholds: dict) -> list[str]:
+    breaches = []
+    for precision in PRECISIONS:
+        limit = thresholds[precision]["max_score_rel_diff"]
+        worst = scores[precision]["max_rel_diff"]
+        if not worst <= limit:
+            breaches.append(f"scores {precision}: max relative score difference {worst:.4g} > "
+                            f"{limit} (thresholds.{precision}.max_score_rel_diff)")
+    return breaches
+
+
+def render_scores(scores: dict, thresholds: dict) -> str:
+    lines = [f"end-to-end scores, {scores['frames']} frames "
+             f"(PyTorch video score {scores['pytorch_video_score']:.4f}):"]
+    for precision in PRECISIONS:
+        s = scores[precision]
+        ok = s["max_rel_diff"] <= thresholds[precision]["max_score_rel_diff"]
+        lines.append(f"  {precision:<8} video score {s['video_score']:.4f}  "
+                     f"max |d| {s['max_abs_diff']:.4g}  max rel {s['max_rel_diff']:.4g}  "
+                     f"{'pass' if ok else 'FAIL'}")
+    return "\n".join(lines)
+
+
 def forbidden_count(row: Row, thresholds: dict) -> int:
     return sum(n for op, n in row.metrics["ops"].items() if op in thresholds["forbidden_ops"])
 

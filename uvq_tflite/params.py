@@ -12,7 +12,7 @@ from uvq_tflite.errors import UserInputError
 from uvq_tflite.quantize import RECIPES
 
 PARAMS_FILE = Path("params.yaml")
-SECTIONS = ("checkpoints", "models", "quantization", "verification", "thresholds")
+SECTIONS = ("checkpoints", "models", "quantization", "verification", "scoring", "thresholds")
 
 
 class ParamsError(UserInputError):
@@ -104,15 +104,30 @@ def _verification(problems: list[str], section: dict) -> None:
                       lambda v: _is_int(v, 1, 10000), "an integer from 1 to 10000")
 
 
+def _scoring(problems: list[str], section: dict) -> None:
+    section = _check_keys(problems, "scoring", section, ("frames", "seed"))
+    checks = {"frames": (lambda v: _is_int(v, 1, 1000), "an integer from 1 to 1000"),
+              "seed": (lambda v: _is_int(v, 0), "an integer >= 0")}
+    for key, value in section.items():
+        if key in checks:
+            _leaf(problems, f"scoring.{key}", value, *checks[key])
+
+
+PRECISION_BOUNDS = {
+    "min_correlation": (lambda v: _is_number(v, -1.0, 1.0), "a number from -1 to 1"),
+    "max_score_rel_diff": (lambda v: _is_number(v, 0.0, 10.0), "a number from 0 to 10"),
+}
+
+
 def _thresholds(problems: list[str], section: dict) -> None:
     section = _check_keys(problems, "thresholds", section,
                           (*PRECISIONS, "max_rank", "forbidden_ops"))
     for precision in PRECISIONS:
         bounds = _check_keys(problems, f"thresholds.{precision}", section.get(precision, {}),
-                             ("min_correlation",)) if precision in section else {}
-        if "min_correlation" in bounds:
-            _leaf(problems, f"thresholds.{precision}.min_correlation", bounds["min_correlation"],
-                  lambda v: _is_number(v, -1.0, 1.0), "a number from -1 to 1")
+                             tuple(PRECISION_BOUNDS)) if precision in section else {}
+        for key, value in bounds.items():
+            if key in PRECISION_BOUNDS:
+                _leaf(problems, f"thresholds.{precision}.{key}", value, *PRECISION_BOUNDS[key])
     if "max_rank" in section:
         _leaf(problems, "thresholds.max_rank", section["max_rank"], lambda v: _is_int(v, 1, 8),
               "an integer from 1 to 8")
@@ -133,6 +148,7 @@ VALIDATORS = {
     "models": _models,
     "quantization": _quantization,
     "verification": _verification,
+    "scoring": _scoring,
     "thresholds": _thresholds,
 }
 

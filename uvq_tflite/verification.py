@@ -59,13 +59,22 @@ def hardware_facts(data: bytes, model: str, frames: int) -> dict:
     }
 
 
+PLOT_POINTS = 1000
+
+
 def verify_model(model: str, net: nn.Module, tflite: dict[str, Path], frames: int,
-                 samples: int, seed: int, threads: int) -> dict:
-    """Metrics for every precision in `tflite` against the reference semantics."""
+                 samples: int, seed: int, threads: int) -> tuple[dict, list[dict]]:
+    """Metrics for every precision against the reference semantics, and up to
+    PLOT_POINTS evenly spaced (reference, float32, int8) values for a scatter plot."""
     inputs, expected = reference_case(model, net, samples, seed)
-    result: dict = {"samples": samples}
+    metrics: dict = {"samples": samples}
+    outputs = {}
     for precision in PRECISIONS:
         data = read_tflite(tflite[precision])
-        actual = run_per_call(TFLiteRunner(data, threads), model, inputs, frames)
-        result[precision] = {**agreement(expected, actual), **hardware_facts(data, model, frames)}
-    return result
+        outputs[precision] = run_per_call(TFLiteRunner(data, threads), model, inputs, frames)
+        metrics[precision] = {**agreement(expected, outputs[precision]),
+                              **hardware_facts(data, model, frames)}
+    picks = np.unique(np.linspace(0, expected.size - 1, PLOT_POINTS).astype(int))
+    points = [{"reference": float(expected.flat[i]),
+               **{p: float(outputs[p].flat[i]) for p in PRECISIONS}} for i in picks]
+    return metrics, points
