@@ -20,8 +20,9 @@ def main(args, params):
     scores = {"pytorch": pytorch_scores(nets, frames)}
     metrics = {"frames": settings["frames"], "pytorch_video_score": float(scores["pytorch"].mean())}
     for precision in PRECISIONS:
-        runners = {m: TFLiteRunner(read_tflite(f"{args.tflite}/{spec(m).tflite_name(precision)}"),
-                                   params["verification"]["threads"]) for m in MODELS}
+        paths = {m: f"{args.tflite}/{spec(m).tflite_name(precision)}" for m in MODELS}
+        runners = {m: TFLiteRunner(read_tflite(p), params["verification"]["threads"], p)
+                   for m, p in paths.items()}
         scores[precision] = tflite_scores(runners, per_call, frames)
         metrics[precision] = score_agreement(scores["pytorch"], scores[precision])
     per_frame = [{"frame": i, **{k: float(v[i]) for k, v in scores.items()}}

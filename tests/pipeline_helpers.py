@@ -64,3 +64,23 @@ def copy_project(dest: Path) -> Path:
 def commit_all(root: Path, message: str) -> None:
     run(root, "git", "add", "-A")
     run(root, "git", "commit", "-qm", message)
+
+
+def wait_for_process(cwd: Path, fragment: str, timeout: float = 180):
+    """The first process in `cwd` whose command line contains `fragment`."""
+    import time
+
+    import psutil
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for proc in psutil.process_iter(["cmdline", "cwd"]):
+            if fragment in " ".join(proc.info["cmdline"] or ()) and proc.info["cwd"] == str(cwd):
+                return proc
+        time.sleep(0.1)
+    raise AssertionError(f"no process running {fragment!r} within {timeout} s")
+
+
+def start_repro(root: Path) -> subprocess.Popen:
+    return subprocess.Popen([str(BIN / "dvc"), "repro"], cwd=root, env=ENV, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

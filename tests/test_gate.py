@@ -15,11 +15,19 @@ def metrics(correlation=1.0, ops=None, max_rank=4, nhwc=True):
             "nhwc_io": nhwc}
 
 
-def write_metrics(directory, **per_model):
+def score(max_rel_diff):
+    return {"video_score": 3.0, "mean_abs_diff": 0.0, "max_abs_diff": 0.0,
+            "mean_rel_diff": 0.0, "max_rel_diff": max_rel_diff}
+
+
+def write_metrics(directory, scores=(0.0, 0.01), **per_model):
     directory.mkdir(exist_ok=True)
     for model in ("distortion", "content", "aggregation"):
         float32, int8 = per_model.get(model, (metrics(), metrics(0.99)))
         (directory / f"{model}.json").write_text(json.dumps({"float32": float32, "int8": int8}))
+    (directory / "scores.json").write_text(json.dumps(
+        {"frames": 8, "pytorch_video_score": 3.0, "float32": score(scores[0]),
+         "int8": score(scores[1])}))
     return directory
 
 
@@ -32,7 +40,7 @@ def gate(directory, tmp_path, capsys):
 def test_all_within_bounds_passes(tmp_path, capsys):
     code, out = gate(write_metrics(tmp_path / "m"), tmp_path, capsys)
     assert code == 0 and "verify: passed (0 breaches)" in out
-    assert sum(line.endswith(" pass") for line in out.splitlines()) == 6
+    assert sum(line.endswith(" pass") for line in out.splitlines()) == 8
 
 
 def test_each_rule_is_named_with_model_and_value(tmp_path, capsys):
@@ -54,3 +62,11 @@ def test_missing_metrics_is_a_breach(tmp_path, capsys):
     (directory / "content.json").unlink()
     code, out = gate(directory, tmp_path, capsys)
     assert code == 1 and "content.json: missing; run `make repro`" in out
+
+
+def test_end_to_end_score_difference_is_gated(tmp_path, capsys):
+    code, out = gate(write_metrics(tmp_path / "m", scores=(0.002, 0.2)), tmp_path, capsys)
+    assert code == 1
+    assert ("BREACH scores float32: max relative score difference 0.002 > 0.001 "
+            "(thresholds.float32.max_score_rel_diff)") in out
+    assert "BREACH scores int8: max relative score difference 0.2 > 0.05" in out

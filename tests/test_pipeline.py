@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 
 import pytest
 import torch
 import yaml
 
-from pipeline_helpers import (BIN, FAST_SAMPLES, FAST_SCORING, commit_all, copy_project, dvc, edit_params,
-                              ran_stages, run)
+from pipeline_helpers import (BIN, FAST_SAMPLES, FAST_SCORING, commit_all, copy_project, dvc,
+                              edit_params, ran_stages, run, start_repro, wait_for_process)
 from uvq_tflite.demo import demo_state_dict
 
 MODELS = ("distortion", "content", "aggregation")
@@ -161,3 +162,33 @@ def test_make_verify_fails_on_a_stale_pipeline(project):
     result = make_verify(project)
     assert result.returncode != 0
     assert "pipeline is stale" in result.stdout and "quantize@distortion" in result.stdout
+
+
+def test_a_conversion_killed_part_way_leaves_no_partial_file(project):
+    path = new_aggregation_checkpoint(project)
+    edit_params(project, lambda p: p["checkpoints"].update(aggregation=path))
+    repro = start_repro(project)
+    victim = wait_for_process(project, "stages/convert.py aggregation")
+    time.sleep(2)
+    victim.kill()
+    repro.communicate(timeout=300)
+    assert repro.returncode != 0
+    tflite = project / "models" / "tflite"
+    assert not (tflite / "aggregation_net.tflite").exists()
+    assert ran_stages(dvc(project, "repro")) >= {"convert@aggregation", "quantize@aggregation"}
+    assert not list(tflite.glob(".*.tmp"))
+    assert make_verify(project).returncode == 0
+
+
+def test_a_second_concurrent_repro_is_refused_by_dvcs_lock(project):
+    path = new_aggregation_checkpoint(project)
+    edit_params(project, lambda p: p["checkpoints"].update(aggregation=path))
+    first = start_repro(project)
+    wait_for_process(project, "stages/import_checkpoint.py aggregation")
+    second = dvc(project, "repro", check=False)
+    first_output, _ = first.communicate(timeout=600)
+    assert second.returncode != 0
+    # DVC's per-path rwlock: "'<path>' is busy, it is being blocked by: (PID n): dvc repro"
+    assert "is busy, it is being blocked by" in second.stderr
+    assert first.returncode == 0, first_output[-2000:]
+    assert dvc(project, "status", "-q", check=False).returncode == 0

@@ -9,16 +9,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from uvq_tflite.errors import CheckpointError
+from uvq_tflite.errors import CheckpointError, first_line
 from uvq_tflite.deploy import spec
 
 PREFIX = "model."
 MAX_LISTED = 3
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -33,11 +28,11 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     except pickle.UnpicklingError as exc:
         raise CheckpointError(
             f"{path}: refused to unpickle: it holds Python objects, not a plain "
-            f"state dict of tensors ({_first_line(exc)})") from None
+            f"state dict of tensors ({first_line(exc)})") from None
     except Exception as exc:  # weights_only: a failure here never ran any code
         raise CheckpointError(
             f"{path}: not a readable PyTorch checkpoint (truncated or another "
-            f"format): {_first_line(exc)}") from None
+            f"format): {first_line(exc)}") from None
     if not isinstance(state, dict) or not all(
             isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
         raise CheckpointError(f"{path}: not a state dict (expected a mapping of "

@@ -7,3 +7,9 @@ class UserInputError(Exception):
 
 class CheckpointError(UserInputError):
     """A checkpoint that is missing, unreadable or of the wrong network."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, or its type name."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -10,9 +10,14 @@ from pathlib import Path
 
 
 def write_atomic(path: str | Path, data: bytes) -> None:
-    """Write via a temporary file in the same directory, then rename."""
+    """Write via a temporary file in the same directory, then rename.
+
+    Temporary files that a killed earlier write of `path` left behind are removed.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:

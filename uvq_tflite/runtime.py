@@ -4,22 +4,35 @@ from __future__ import annotations
 
 import numpy as np
 
+from uvq_tflite.errors import first_line
+from uvq_tflite.tflite_file import TFLiteFileError, inspect_bytes
+
 
 class TFLiteRunner:
     """One loaded model; call it with NHWC float32 arrays in input order."""
 
-    def __init__(self, model: bytes, num_threads: int = 1):
+    def __init__(self, model: bytes, num_threads: int = 1, name: str = "<model>"):
         from ai_edge_litert.interpreter import Interpreter
 
-        self._interpreter = Interpreter(model_content=model, num_threads=num_threads)
-        self._interpreter.allocate_tensors()
-        self.inputs = self._interpreter.get_input_details()
-        self.outputs = self._interpreter.get_output_details()
+        inspect_bytes(model, name)  # refuse malformed flatbuffers before the C++ runtime sees them
+        self.name = name
+        try:
+            self._interpreter = Interpreter(model_content=model, num_threads=num_threads)
+            self._interpreter.allocate_tensors()
+            self.inputs = self._interpreter.get_input_details()
+            self.outputs = self._interpreter.get_output_details()
+        except (ValueError, RuntimeError, UnicodeDecodeError) as exc:
+            raise TFLiteFileError(f"{name}: LiteRT cannot load it: {first_line(exc)}") from None
 
     def __call__(self, *arrays: np.ndarray) -> np.ndarray:
         if len(arrays) != len(self.inputs):
             raise ValueError(f"model takes {len(self.inputs)} inputs, got {len(arrays)}")
-        for detail, array in zip(self.inputs, arrays):
-            self._interpreter.set_tensor(detail["index"], np.ascontiguousarray(array, np.float32))
-        self._interpreter.invoke()
+        try:
+            for detail, array in zip(self.inputs, arrays):
+                self._interpreter.set_tensor(detail["index"],
+                                             np.ascontiguousarray(array, np.float32))
+            self._interpreter.invoke()
+        except (ValueError, RuntimeError) as exc:
+            raise TFLiteFileError(f"{self.name}: LiteRT failed to run it: "
+                                  f"{first_line(exc)}") from None
         return self._interpreter.get_tensor(self.outputs[0]["index"]).copy()

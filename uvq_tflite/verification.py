@@ -71,7 +71,8 @@ def verify_model(model: str, net: nn.Module, tflite: dict[str, Path], frames: in
     outputs = {}
     for precision in PRECISIONS:
         data = read_tflite(tflite[precision])
-        outputs[precision] = run_per_call(TFLiteRunner(data, threads), model, inputs, frames)
+        runner = TFLiteRunner(data, threads, str(tflite[precision]))
+        outputs[precision] = run_per_call(runner, model, inputs, frames)
         metrics[precision] = {**agreement(expected, outputs[precision]),
                               **hardware_facts(data, model, frames)}
     picks = np.unique(np.linspace(0, expected.size - 1, PLOT_POINTS).astype(int))
