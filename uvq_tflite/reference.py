@@ -65,8 +65,10 @@ def distortion_patch_features(net: torch.nn.Module, patches: np.ndarray) -> np.n
 
 @torch.no_grad()
 def distortion_features(net: torch.nn.Module, frames: np.ndarray) -> np.ndarray:
-    """Whole frames -> reassembled NHWC [F, 24, 24, 128]."""
-    return reassemble_patches(distortion_patch_features(net, split_patches(frames)))
+    """Whole frames -> reassembled NHWC [F, 24, 24, 128], one frame's 9 patches at a time."""
+    return np.concatenate([
+        reassemble_patches(distortion_patch_features(net, split_patches(frames[f:f + 1])))
+        for f in range(frames.shape[0])])
 
 
 @torch.no_grad()
