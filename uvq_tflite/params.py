@@ -82,55 +82,57 @@ def _leaf(problems: list[str], where: str, value: Any, ok: Callable[[Any], bool]
         problems.append(f"{where}: {value!r} is invalid; expected {expected}")
 
 
+Check = tuple[Callable[[Any], bool], str]
+
+
+def _int_range(low: int, high: int | None = None) -> Check:
+    text = f"an integer from {low} to {high}" if high is not None else f"an integer >= {low}"
+    return (lambda v: _is_int(v, low, high)), text
+
+
+def _number_range(low: float, high: float) -> Check:
+    return (lambda v: _is_number(v, low, high)), f"a number from {low:g} to {high:g}"
+
+
+def _leaves(problems: list[str], where: str, section: Any, checks: dict[str, Check],
+            others: tuple[str, ...] = ()) -> dict:
+    """Check a mapping's keys (`checks` and `others`) and each value in `checks`."""
+    section = _check_keys(problems, where, section, (*checks, *others))
+    for key, value in section.items():
+        if key in checks:
+            _leaf(problems, f"{where}.{key}", value, *checks[key])
+    return section
+
+
 def _quantization(problems: list[str], section: dict) -> None:
-    section = _check_keys(problems, "quantization", section, ("recipe",))
-    if "recipe" in section:
-        _leaf(problems, "quantization.recipe", section["recipe"], lambda v: v in RECIPES,
-              f"one of {', '.join(RECIPES)}")
+    _leaves(problems, "quantization", section,
+            {"recipe": ((lambda v: v in RECIPES), f"one of {', '.join(RECIPES)}")})
 
 
 def _verification(problems: list[str], section: dict) -> None:
-    section = _check_keys(problems, "verification", section, ("samples", "seed", "threads"))
-    checks = {"seed": (lambda v: _is_int(v, 0), "an integer >= 0"),
-              "threads": (lambda v: _is_int(v, 1, 64), "an integer from 1 to 64")}
-    for key, value in section.items():
-        if key in checks:
-            _leaf(problems, f"verification.{key}", value, *checks[key])
+    section = _leaves(problems, "verification", section,
+                      {"seed": _int_range(0), "threads": _int_range(1, 64)}, ("samples",))
     if "samples" in section:
-        samples = _check_keys(problems, "verification.samples", section["samples"], MODELS)
-        for model, value in samples.items():
-            if model in MODELS:
-                _leaf(problems, f"verification.samples.{model}", value,
-                      lambda v: _is_int(v, 1, 10000), "an integer from 1 to 10000")
+        _leaves(problems, "verification.samples", section["samples"],
+                {model: _int_range(1, 10000) for model in MODELS})
 
 
 def _scoring(problems: list[str], section: dict) -> None:
-    section = _check_keys(problems, "scoring", section, ("frames", "seed"))
-    checks = {"frames": (lambda v: _is_int(v, 1, 1000), "an integer from 1 to 1000"),
-              "seed": (lambda v: _is_int(v, 0), "an integer >= 0")}
-    for key, value in section.items():
-        if key in checks:
-            _leaf(problems, f"scoring.{key}", value, *checks[key])
+    _leaves(problems, "scoring", section, {"frames": _int_range(1, 1000), "seed": _int_range(0)})
 
 
 PRECISION_BOUNDS = {
-    "min_correlation": (lambda v: _is_number(v, -1.0, 1.0), "a number from -1 to 1"),
-    "max_score_rel_diff": (lambda v: _is_number(v, 0.0, 10.0), "a number from 0 to 10"),
+    "min_correlation": _number_range(-1, 1),
+    "max_score_rel_diff": _number_range(0, 10),
 }
 
 
 def _thresholds(problems: list[str], section: dict) -> None:
-    section = _check_keys(problems, "thresholds", section,
-                          (*PRECISIONS, "max_rank", "forbidden_ops"))
+    section = _leaves(problems, "thresholds", section, {"max_rank": _int_range(1, 8)},
+                      (*PRECISIONS, "forbidden_ops"))
     for precision in PRECISIONS:
-        bounds = _check_keys(problems, f"thresholds.{precision}", section.get(precision, {}),
-                             tuple(PRECISION_BOUNDS)) if precision in section else {}
-        for key, value in bounds.items():
-            if key in PRECISION_BOUNDS:
-                _leaf(problems, f"thresholds.{precision}.{key}", value, *PRECISION_BOUNDS[key])
-    if "max_rank" in section:
-        _leaf(problems, "thresholds.max_rank", section["max_rank"], lambda v: _is_int(v, 1, 8),
-              "an integer from 1 to 8")
+        if precision in section:
+            _leaves(problems, f"thresholds.{precision}", section[precision], PRECISION_BOUNDS)
     if "forbidden_ops" in section:
         ops = section["forbidden_ops"]
         if not isinstance(ops, list) or not all(isinstance(op, str) for op in ops):
