@@ -8,7 +8,7 @@ UVQ := $(BIN)/uvq-tflite
 # Stage commands call `python`: make it the venv's. DVC never phones home.
 DVC := PATH="$(CURDIR)/$(BIN):$$PATH" DVC_NO_ANALYTICS=1 $(BIN)/dvc
 
-.PHONY: help setup repro verify report test test-slow bench lock clean
+.PHONY: help setup repro verify report test test-slow lint bench lock clean
 
 help:
 	@echo "make repro      set up if needed, then run the DVC pipeline (dvc repro)"
@@ -16,6 +16,7 @@ help:
 	@echo "make report     render dvc plots to report/index.html"
 	@echo "make test       run the default test suite"
 	@echo "make test-slow  run the slow end-to-end tests"
+	@echo "make lint       ruff over the library, stages and tests"
 	@echo "make bench      time full / no-op / one-model repro, write benchmarks/*.json"
 	@echo "make setup      create .venv/ and install pinned dependencies (idempotent)"
 	@echo "make clean      remove generated models and caches (keeps .venv/ and DVC's cache)"
@@ -43,6 +44,9 @@ test: setup
 
 test-slow: setup
 	$(PY) -m pytest -m slow
+
+lint: setup
+	$(BIN)/ruff check uvq_tflite stages tests
 
 bench: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(PY) -m uvq_tflite.bench

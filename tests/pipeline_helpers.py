@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import yaml
-
 from conftest import REPO
 
 BIN = Path(sys.executable).parent
@@ -22,7 +21,8 @@ FAST_SAMPLES = {"distortion": 1, "content": 1, "aggregation": 16}
 FAST_SCORING = {"frames": 2, "seed": 1}
 
 
-def run(cwd: Path, *cmd: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
+def run(cwd: Path, *cmd: str, check: bool = True,
+        timeout: int = 900) -> subprocess.CompletedProcess:
     result = subprocess.run(cmd, cwd=cwd, env=ENV, capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} exited {result.returncode}:\n"

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 import torch
-
 from conftest import PARITY_CHECKPOINTS, PUBLISHED_AGGREGATION, REPO
+
 from uvq_tflite.deploy import spec
 
 

@@ -7,15 +7,15 @@ import os
 import numpy as np
 import pytest
 import torch
-
 from conftest import PUBLISHED_AGGREGATION, assert_close
 from test_checkpoints import run_cli
+
 from uvq_tflite import reference as ref
 from uvq_tflite.checkpoints import load_network
+from uvq_tflite.deploy import spec
 from uvq_tflite.export import export_float32
 from uvq_tflite.files import write_atomic
 from uvq_tflite.quantize import quantize_int8
-from uvq_tflite.deploy import spec
 from uvq_tflite.runtime import TFLiteRunner
 from uvq_tflite.tflite_file import inspect_bytes
 
@@ -91,8 +91,8 @@ def test_conversion_is_deterministic():
 
 
 def test_quantizer_recipe_equals_litert_torch_quant_config():
-    from litert_torch.generative.quantize import quant_attrs, quant_recipes
     import litert_torch
+    from litert_torch.generative.quantize import quant_attrs, quant_recipes
 
     net = load_network("aggregation", PUBLISHED_AGGREGATION)
     config = quant_recipes.full_dynamic_recipe(

@@ -7,8 +7,8 @@ import json
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from tiny_models import AdvancedIndexing, RankFive, TinyConv, converted
+
 from uvq_tflite.cli import main
 from uvq_tflite.tflite_file import TFLiteFileError, inspect_bytes
 

@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from conftest import SHARED, assert_close
+
 from uvq_tflite import reference as ref
-from uvq_tflite.nets.backbone import MBCONV_TABLE, same_padding
 from uvq_tflite.deploy import MODELS, spec
+from uvq_tflite.nets.backbone import MBCONV_TABLE, same_padding
 
 MANIFEST = json.loads((SHARED / "state_dict_manifest.json").read_text())
 

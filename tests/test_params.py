@@ -7,8 +7,8 @@ import sys
 
 import pytest
 import yaml
-
 from conftest import REPO
+
 from uvq_tflite.params import ParamsError, load_params
 
 

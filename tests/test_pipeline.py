@@ -9,9 +9,20 @@ import time
 import pytest
 import torch
 import yaml
+from pipeline_helpers import (
+    BIN,
+    FAST_SAMPLES,
+    FAST_SCORING,
+    commit_all,
+    copy_project,
+    dvc,
+    edit_params,
+    ran_stages,
+    run,
+    start_repro,
+    wait_for_process,
+)
 
-from pipeline_helpers import (BIN, FAST_SAMPLES, FAST_SCORING, commit_all, copy_project, dvc,
-                              edit_params, ran_stages, run, start_repro, wait_for_process)
 from uvq_tflite.demo import demo_state_dict
 
 MODELS = ("distortion", "content", "aggregation")

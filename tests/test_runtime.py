@@ -8,9 +8,9 @@ import textwrap
 
 import numpy as np
 import pytest
-
 from conftest import PUBLISHED_AGGREGATION, REPO
 from tiny_models import TinyConv, converted
+
 from uvq_tflite.files import write_atomic
 from uvq_tflite.runtime import TFLiteRunner
 from uvq_tflite.tflite_file import TFLiteFileError

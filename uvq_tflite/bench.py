@@ -24,13 +24,10 @@ import numpy as np
 import psutil
 import yaml
 
+from uvq_tflite.console import EXIT_OK, EXIT_USAGE, log
 from uvq_tflite.deploy import MODELS, PRECISIONS, spec
 
 OUT_DIR = Path("benchmarks")
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 class PeakMemory:
@@ -176,8 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.only in (None, "latency"):
         if not all((Path(args.tflite_dir) / spec(m).tflite_name(p)).is_file()
                    for m in MODELS for p in PRECISIONS):
-            print(f"no models in {args.tflite_dir}: run `make repro` first", file=sys.stderr)
-            return 2
+            log(f"no models in {args.tflite_dir}: run `make repro` first")
+            return EXIT_USAGE
         latency = {"machine": machine(), "threads": args.threads, "runs": args.runs,
                    "models": bench_latency(Path(args.tflite_dir), args.threads, args.runs,
                                            args.warmup)}
@@ -186,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         pipeline = {"machine": machine(), **bench_pipeline(Path.cwd())}
         (OUT_DIR / "pipeline.json").write_text(json.dumps(pipeline, indent=2) + "\n")
     log(f"bench: wrote {OUT_DIR}/")
-    return 0
+    return EXIT_OK
 
 
 if __name__ == "__main__":

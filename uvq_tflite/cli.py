@@ -7,14 +7,9 @@ import sys
 import time
 from pathlib import Path
 
-from uvq_tflite.errors import UserInputError
+from uvq_tflite.console import EXIT_BREACH, EXIT_OK, EXIT_USAGE, log
 from uvq_tflite.deploy import MODELS, PRECISIONS, spec
-
-EXIT_OK, EXIT_BREACH, EXIT_USAGE = 0, 1, 2
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+from uvq_tflite.errors import UserInputError
 
 
 def _choices(value: str, valid: tuple[str, ...]) -> tuple[str, ...]:
@@ -96,8 +91,14 @@ def _stale_stages() -> list[str]:
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
-    from uvq_tflite.gate import (check_row, load_rows, load_scores, render, render_scores,
-                                 score_breaches)
+    from uvq_tflite.gate import (
+        check_row,
+        load_rows,
+        load_scores,
+        render,
+        render_scores,
+        score_breaches,
+    )
     from uvq_tflite.params import load_params
 
     thresholds = load_params(args.params)["thresholds"]

@@ -50,7 +50,7 @@ def describe(report: Inspection, max_rank: int, forbidden: list[str],
         f"NHWC I/O:    {nhwc}",
         f"max rank:    {report.max_rank}"
         + (f" -- {len(above)} tensor(s) above {max_rank}: " + ", ".join(above) if above else ""),
-        f"forbidden:   " + (", ".join(f"{op} x{n}" for op, n in found.items()) or
+        "forbidden:   " + (", ".join(f"{op} x{n}" for op, n in found.items()) or
                             f"none of {', '.join(forbidden)}"),
         f"quantized:   {quantized} tensors ({report.channelwise} channelwise)",
         "operators:",

@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 
-
 SNR_CAP_DB = 300.0  # reported when the arrays are identical (JSON has no infinity)
 
 

@@ -7,14 +7,9 @@ import sys
 import time
 from typing import Callable
 
+from uvq_tflite.console import EXIT_USAGE, log
 from uvq_tflite.errors import UserInputError
 from uvq_tflite.params import load_params
-
-EXIT_USAGE = 2
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def run_stage(main: Callable[[argparse.Namespace, dict], None], doc: str, *arguments: str,
