@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "uvq"
+SHARED = Path(os.environ.get("UVQ_SHARED", REPO.parent / "shared" / "uvq"))
 PARITY = SHARED / "parity"
 PUBLISHED_AGGREGATION = SHARED / "checkpoints" / "aggregation_net.pth"
 PARITY_CHECKPOINTS = {
@@ -21,7 +22,8 @@ PARITY_CHECKPOINTS = {
 
 def pytest_sessionstart(session):
     if not SHARED.is_dir():
-        pytest.exit(f"reference data not found at {SHARED} (../shared/uvq beside the repo)", 2)
+        pytest.exit(f"reference data not found at {SHARED}: put shared/uvq beside the repo "
+                    f"or set UVQ_SHARED", 2)
 
 
 def parity_frame_u8(seed: int = 7) -> np.ndarray:
