@@ -12,7 +12,6 @@ import torch
 from torch.nn import functional as F
 
 GRID = 3
-FRAME_SHAPE = (1080, 1920)
 CONTENT_SIZE = 256
 
 
