@@ -67,7 +67,11 @@ def commit_all(root: Path, message: str) -> None:
 
 
 def wait_for_process(cwd: Path, fragment: str, timeout: float = 180):
-    """The first process in `cwd` whose command line contains `fragment`."""
+    """The Python process in `cwd` whose command line contains `fragment`.
+
+    Not the shell DVC starts it from: /bin/sh (dash) forks rather than execs
+    the command, and killing the shell would leave the stage running.
+    """
     import time
 
     import psutil
@@ -75,7 +79,9 @@ def wait_for_process(cwd: Path, fragment: str, timeout: float = 180):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for proc in psutil.process_iter(["cmdline", "cwd"]):
-            if fragment in " ".join(proc.info["cmdline"] or ()) and proc.info["cwd"] == str(cwd):
+            cmdline = proc.info["cmdline"] or ()
+            if (cmdline and Path(cmdline[0]).name.startswith("python")
+                    and fragment in " ".join(cmdline) and proc.info["cwd"] == str(cwd)):
                 return proc
         time.sleep(0.1)
     raise AssertionError(f"no process running {fragment!r} within {timeout} s")

@@ -181,6 +181,7 @@ def test_a_conversion_killed_part_way_leaves_no_partial_file(project):
     repro = start_repro(project)
     victim = wait_for_process(project, "stages/convert.py aggregation")
     time.sleep(2)
+    assert victim.is_running(), "the conversion ended before it could be killed"
     victim.kill()
     repro.communicate(timeout=300)
     assert repro.returncode != 0
