@@ -13,7 +13,7 @@ from test_checkpoints import run_cli
 from uvq_tflite import reference as ref
 from uvq_tflite.checkpoints import load_network
 from uvq_tflite.deploy import spec
-from uvq_tflite.export import export_float32
+from uvq_tflite.export import export_float32, fold_batch_norms
 from uvq_tflite.files import write_atomic
 from uvq_tflite.quantize import quantize_int8
 from uvq_tflite.runtime import TFLiteRunner
@@ -74,6 +74,16 @@ def test_distortion_wrapper_scores_several_frames_per_call(parity_nets, parity_f
         out = wrapper(torch.from_numpy(ref.split_patches(frames))).numpy()
     assert out.shape == spec("distortion").output_shape(2)
     assert_close(out, ref.distortion_features(parity_nets["distortion"], frames))
+
+
+def test_folding_batch_norms_removes_them_and_keeps_the_features(parity_nets, expected):
+    net = parity_nets["content"]
+    folded = fold_batch_norms(net)
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert len(norms) == 48  # stem, 2 in the first MBConv, 3 in each of the other 15
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    assert_close(ref.content_features(folded, expected["content_input_256"]),
+                 expected["content_frame"])
 
 
 def test_frames_per_call_sets_the_converted_shapes():

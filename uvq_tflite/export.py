@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import sys
 
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from uvq_tflite.deploy import spec
 
@@ -16,8 +18,34 @@ def export_float32(model: str, net: nn.Module, frames: int = 1) -> bytes:
     import litert_torch
 
     model_spec = spec(model)
-    wrapper = model_spec.wrapper(net).eval()
+    wrapper = model_spec.wrapper(fold_batch_norms(net)).eval()
     sample = tuple(torch.zeros(shape) for shape in model_spec.input_shapes(frames))
     # litert-torch reports progress on stdout; keep stdout for results.
     with contextlib.redirect_stdout(sys.stderr):
         return litert_torch.convert(wrapper, sample).model_content()
+
+
+def fold_batch_norms(net: nn.Module) -> nn.Module:
+    """An eval-mode copy of `net` with each BatchNorm2d that follows a conv folded into it.
+
+    The TFLite converter folds them anyway; folding first leaves torch.export a
+    smaller graph and shortens an EfficientNet conversion by about a third.
+    A conv is an nn.Conv2d or a module holding one as `.conv`, directly before
+    the BatchNorm2d in the same nn.Sequential.
+    """
+    net = copy.deepcopy(net).eval()
+    for seq in net.modules():
+        if not isinstance(seq, nn.Sequential):
+            continue
+        for i in range(1, len(seq)):
+            owner, norm = seq[i - 1], seq[i]
+            conv = owner if isinstance(owner, nn.Conv2d) else getattr(owner, "conv", None)
+            if not (isinstance(norm, nn.BatchNorm2d) and isinstance(conv, nn.Conv2d)):
+                continue
+            fused = fuse_conv_bn_eval(conv, norm)
+            if owner is conv:
+                seq[i - 1] = fused
+            else:
+                owner.conv = fused
+            seq[i] = nn.Identity()
+    return net
