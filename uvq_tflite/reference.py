@@ -64,10 +64,14 @@ def distortion_patch_features(net: torch.nn.Module, patches: np.ndarray) -> np.n
 
 @torch.no_grad()
 def distortion_features(net: torch.nn.Module, frames: np.ndarray) -> np.ndarray:
-    """Whole frames -> reassembled NHWC [F, 24, 24, 128], one frame's 9 patches at a time."""
-    return np.concatenate([
-        reassemble_patches(distortion_patch_features(net, split_patches(frames[f:f + 1])))
-        for f in range(frames.shape[0])])
+    """Whole frames -> reassembled NHWC [F, 24, 24, 128], one patch at a time.
+
+    One patch per call is about twice as fast on CPU as nine: a 360x640 patch's
+    activations stay closer to the caches.
+    """
+    patches = split_patches(frames)
+    return reassemble_patches(np.concatenate([
+        distortion_patch_features(net, patches[i:i + 1]) for i in range(len(patches))]))
 
 
 @torch.no_grad()
