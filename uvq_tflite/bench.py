@@ -7,7 +7,6 @@ benchmarks/pipeline.json and benchmarks/latency.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import re
@@ -26,6 +25,7 @@ import yaml
 
 from uvq_tflite.console import EXIT_OK, EXIT_USAGE, log
 from uvq_tflite.deploy import MODELS, PRECISIONS, spec
+from uvq_tflite.files import write_json
 
 OUT_DIR = Path("benchmarks")
 
@@ -125,17 +125,18 @@ def _perturb_checkpoint(path: Path) -> None:
 def bench_latency(tflite_dir: Path, threads: int, runs: int, warmup: int) -> dict:
     """Median latency of each .tflite, float32 and INT8 measured side by side, interleaved."""
     from uvq_tflite.runtime import TFLiteRunner
+    from uvq_tflite.tflite_file import read_tflite
 
     rng = np.random.default_rng(0)
     results = {}
     for model in MODELS:
         runners, inputs = {}, None
         for precision in PRECISIONS:
-            path = tflite_dir / spec(model).tflite_name(precision)
-            runner = TFLiteRunner(path.read_bytes(), num_threads=threads)
+            data = read_tflite(tflite_dir / spec(model).tflite_name(precision))
+            runner = TFLiteRunner(data, num_threads=threads)
             inputs = inputs or [rng.standard_normal(d["shape"]).astype(np.float32)
                                 for d in runner.inputs]
-            runners[precision] = (runner, path.stat().st_size)
+            runners[precision] = (runner, len(data))
         times = {p: [] for p in PRECISIONS}
         for i in range(warmup + runs):
             for precision, (runner, _) in runners.items():  # interleaved: same conditions
@@ -178,10 +179,10 @@ def main(argv: list[str] | None = None) -> int:
         latency = {"machine": machine(), "threads": args.threads, "runs": args.runs,
                    "models": bench_latency(Path(args.tflite_dir), args.threads, args.runs,
                                            args.warmup)}
-        (OUT_DIR / "latency.json").write_text(json.dumps(latency, indent=2) + "\n")
+        write_json(OUT_DIR / "latency.json", latency)
     if args.only in (None, "pipeline"):
         pipeline = {"machine": machine(), **bench_pipeline(Path.cwd())}
-        (OUT_DIR / "pipeline.json").write_text(json.dumps(pipeline, indent=2) + "\n")
+        write_json(OUT_DIR / "pipeline.json", pipeline)
     log(f"bench: wrote {OUT_DIR}/")
     return EXIT_OK
 
