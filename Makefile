@@ -17,7 +17,7 @@ help:
 	@echo "make test       run the default test suite"
 	@echo "make test-slow  run the slow end-to-end tests"
 	@echo "make lint       ruff over the library, stages and tests"
-	@echo "make bench      time full / no-op / one-model repro, write benchmarks/*.json"
+	@echo "make bench      time the pipeline, LiteRT latency and video scoring, write benchmarks/*.json"
 	@echo "make setup      create .venv/ and install pinned dependencies (idempotent)"
 	@echo "make clean      remove generated models and caches (keeps .venv/ and DVC's cache)"
 

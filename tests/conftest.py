@@ -12,6 +12,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("UVQ_SHARED", REPO.parent / "shared" / "uvq"))
 PARITY = SHARED / "parity"
+VIDEOS = SHARED.parent / "videos"  # real clips and the reference's output for them
 PUBLISHED_AGGREGATION = SHARED / "checkpoints" / "aggregation_net.pth"
 PARITY_CHECKPOINTS = {
     "distortion": PARITY / "distortion_net_seed7.pth",
@@ -53,6 +54,35 @@ def parity_nets():
     from uvq_tflite.checkpoints import load_network
 
     return {m: load_network(m, p) for m, p in PARITY_CHECKPOINTS.items()}
+
+
+@pytest.fixture(scope="session")
+def converted(parity_nets):
+    """{model: {"float32": bytes, "int8": bytes}} for the parity weights."""
+    from uvq_tflite.export import export_float32
+    from uvq_tflite.quantize import quantize_int8
+
+    out = {}
+    for model, net in parity_nets.items():
+        float_model = export_float32(model, net)
+        out[model] = {"float32": float_model, "int8": quantize_int8(float_model)}
+    return out
+
+
+@pytest.fixture(scope="session")
+def parity_models(converted, tmp_path_factory):
+    """(checkpoint dir, .tflite dir) holding the parity models under the pipeline's names."""
+    from uvq_tflite.deploy import spec
+
+    root = tmp_path_factory.mktemp("parity_models")
+    checkpoints, tflite = root / "checkpoints", root / "tflite"
+    checkpoints.mkdir()
+    tflite.mkdir()
+    for model, path in PARITY_CHECKPOINTS.items():
+        (checkpoints / f"{spec(model).file_stem}.pth").symlink_to(path)
+        for precision, data in converted[model].items():
+            (tflite / spec(model).tflite_name(precision)).write_bytes(data)
+    return checkpoints, tflite
 
 
 def assert_close(actual: np.ndarray, expected: np.ndarray, rel: float = 1e-4,

@@ -18,7 +18,7 @@ ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "DVC_NO_A
        "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "test@example.invalid"}
 # Fewer samples than params.yaml: these tests are about what reruns.
 FAST_SAMPLES = {"distortion": 1, "content": 1, "aggregation": 16}
-FAST_SCORING = {"frames": 2, "seed": 1}
+FAST_CLIP_SECONDS = 1  # one scored frame per generated clip
 
 
 def run(cwd: Path, *cmd: str, check: bool = True,

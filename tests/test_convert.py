@@ -22,16 +22,6 @@ from uvq_tflite.tflite_file import inspect_bytes
 FORBIDDEN = ("GATHER", "GATHER_ND")
 
 
-@pytest.fixture(scope="session")
-def converted(parity_nets):
-    """{model: {"float32": bytes, "int8": bytes}} for the parity weights."""
-    out = {}
-    for model, net in parity_nets.items():
-        float_model = export_float32(model, net)
-        out[model] = {"float32": float_model, "int8": quantize_int8(float_model)}
-    return out
-
-
 @pytest.mark.parametrize("precision", ["float32", "int8"])
 @pytest.mark.parametrize("model", ["distortion", "content", "aggregation"])
 def test_graph_obeys_the_hardware_rules(converted, model, precision):

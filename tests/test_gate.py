@@ -15,19 +15,23 @@ def metrics(correlation=1.0, ops=None, max_rank=4, nhwc=True):
             "nhwc_io": nhwc}
 
 
+CLIPS = ("synthetic_high", "synthetic_low")  # params.yaml's videos
+
+
 def score(max_rel_diff):
-    return {"video_score": 3.0, "mean_abs_diff": 0.0, "max_abs_diff": 0.0,
-            "mean_rel_diff": 0.0, "max_rel_diff": max_rel_diff}
+    return {"uvq1p5_score": 3.0, "max_abs_diff": 3 * max_rel_diff, "max_rel_diff": max_rel_diff,
+            "video_score_diff": 0.0}
 
 
 def write_metrics(directory, scores=(0.0, 0.01), **per_model):
-    directory.mkdir(exist_ok=True)
+    (directory / "videos").mkdir(parents=True, exist_ok=True)
     for model in ("distortion", "content", "aggregation"):
         float32, int8 = per_model.get(model, (metrics(), metrics(0.99)))
         (directory / f"{model}.json").write_text(json.dumps({"float32": float32, "int8": int8}))
-    (directory / "scores.json").write_text(json.dumps(
-        {"frames": 8, "pytorch_video_score": 3.0, "float32": score(scores[0]),
-         "int8": score(scores[1])}))
+    for clip in CLIPS:
+        (directory / "videos" / f"{clip}.json").write_text(json.dumps(
+            {"frames": 3, "video_length": 3, "fps": 1, "pytorch": {"uvq1p5_score": 3.0},
+             "float32": score(scores[0]), "int8": score(scores[1])}))
     return directory
 
 
@@ -40,7 +44,7 @@ def gate(directory, tmp_path, capsys):
 def test_all_within_bounds_passes(tmp_path, capsys):
     code, out = gate(write_metrics(tmp_path / "m"), tmp_path, capsys)
     assert code == 0 and "verify: passed (0 breaches)" in out
-    assert sum(line.endswith(" pass") for line in out.splitlines()) == 8
+    assert sum(line.endswith(" pass") for line in out.splitlines()) == 6 + 2 * len(CLIPS)
 
 
 def test_each_rule_is_named_with_model_and_value(tmp_path, capsys):
@@ -67,6 +71,15 @@ def test_missing_metrics_is_a_breach(tmp_path, capsys):
 def test_end_to_end_score_difference_is_gated(tmp_path, capsys):
     code, out = gate(write_metrics(tmp_path / "m", scores=(0.002, 0.2)), tmp_path, capsys)
     assert code == 1
-    assert ("BREACH scores float32: max relative score difference 0.002 > 0.001 "
-            "(thresholds.float32.max_score_rel_diff)") in out
-    assert "BREACH scores int8: max relative score difference 0.2 > 0.05" in out
+    for clip in CLIPS:
+        assert (f"BREACH video {clip} float32: max per-frame relative score difference "
+                f"0.002 > 0.001 (thresholds.float32.max_score_rel_diff)") in out
+        assert (f"BREACH video {clip} int8: max per-frame relative score difference "
+                f"0.2 > 0.05") in out
+
+
+def test_a_clip_without_metrics_is_a_breach(tmp_path, capsys):
+    directory = write_metrics(tmp_path / "m")
+    (directory / "videos" / "synthetic_low.json").unlink()
+    code, out = gate(directory, tmp_path, capsys)
+    assert code == 1 and "videos/synthetic_low.json: missing; run `make repro`" in out

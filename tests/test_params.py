@@ -29,8 +29,8 @@ def problems(tmp_path, change) -> list[str]:
 
 def test_the_committed_params_are_valid():
     params = load_params(REPO / "params.yaml")
-    assert set(params) == {"checkpoints", "models", "quantization", "verification", "scoring",
-                           "thresholds"}
+    assert set(params) == {"checkpoints", "models", "quantization", "verification", "clips",
+                           "videos", "scoring", "thresholds"}
 
 
 @pytest.mark.parametrize("change, message", [
@@ -55,8 +55,16 @@ def test_the_committed_params_are_valid():
     (lambda p: p["checkpoints"].update(content="nowhere/content_net.pth"),
      "checkpoints.content: nowhere/content_net.pth does not exist"),
     (lambda p: p.pop("thresholds"), "params.yaml.thresholds: missing"),
-    (lambda p: p["scoring"].update(frames=0),
-     "scoring.frames: 0 is invalid; expected an integer from 1 to 1000"),
+    (lambda p: p["scoring"].update(fps=0),
+     "scoring.fps: 0 is invalid; expected an integer from 1 to 60"),
+    (lambda p: p["scoring"].update(transpose="yes"),
+     "scoring.transpose: 'yes' is invalid; expected one of auto, on, off"),
+    (lambda p: p["videos"].update(mine="clips/mine.mp4"),
+     "videos.mine: clips/mine.mp4 does not exist"),
+    (lambda p: p["clips"].update(width=641),
+     "clips.width: 641 is odd; H.264 (yuv420p) needs even sizes"),
+    (lambda p: p["clips"]["crf"].update(low=52),
+     "clips.crf.low: 52 is invalid; expected an integer from 0 to 51"),
     (lambda p: p["thresholds"]["float32"].update(max_score_rel_diff=-0.1),
      "thresholds.float32.max_score_rel_diff: -0.1 is invalid; expected a number from 0 to 10"),
 ])

@@ -11,8 +11,8 @@ import torch
 import yaml
 from pipeline_helpers import (
     BIN,
+    FAST_CLIP_SECONDS,
     FAST_SAMPLES,
-    FAST_SCORING,
     commit_all,
     copy_project,
     dvc,
@@ -29,6 +29,10 @@ MODELS = ("distortion", "content", "aggregation")
 pytestmark = pytest.mark.slow  # each test runs DVC; the module takes minutes
 
 
+CLIPS = ("synthetic_high", "synthetic_low")
+SCORE_VIDEOS = {f"score_video@{clip}" for clip in CLIPS}
+
+
 def stages_of(model: str) -> set[str]:
     return {f"{stage}@{model}" for stage in
             ("demo_checkpoint", "import_checkpoint", "convert", "quantize", "verify")}
@@ -40,10 +44,11 @@ def built(tmp_path_factory):
     root = copy_project(tmp_path_factory.mktemp("built"))
     def fast(params):
         params["verification"]["samples"] = FAST_SAMPLES
-        params["scoring"] = FAST_SCORING
+        params["clips"]["seconds"] = FAST_CLIP_SECONDS
     edit_params(root, fast)
     result = dvc(root, "repro")
-    assert ran_stages(result) == set().union(*map(stages_of, MODELS)) | {"score"}
+    assert ran_stages(result) == (set().union(*map(stages_of, MODELS)) | SCORE_VIDEOS
+                                  | {"clip@high", "clip@low"})
     commit_all(root, "repro")
     return root
 
@@ -62,11 +67,12 @@ def test_after_repro_nothing_is_stale_and_a_second_repro_runs_nothing(project):
         metrics = json.loads((project / "metrics" / f"{model}.json").read_text())
         assert set(metrics) == {"samples", "float32", "int8"}
         assert metrics["float32"]["correlation"] > 0.9999
-    scores = json.loads((project / "metrics" / "scores.json").read_text())
-    assert scores["frames"] == FAST_SCORING["frames"]
-    assert scores["float32"]["max_rel_diff"] < 1e-4  # the float chain is the reference's
-    per_frame = json.loads((project / "metrics" / "plots" / "scores.json").read_text())
-    assert [row["frame"] for row in per_frame] == list(range(FAST_SCORING["frames"]))
+    for clip in CLIPS:
+        scores = json.loads((project / "metrics" / "videos" / f"{clip}.json").read_text())
+        assert scores["frames"] == FAST_CLIP_SECONDS
+        assert scores["float32"]["max_rel_diff"] < 1e-4  # the float chain is the reference's
+        per_frame = json.loads((project / "metrics/plots/videos" / f"{clip}.json").read_text())
+        assert [row["frame"] for row in per_frame] == list(range(FAST_CLIP_SECONDS))
 
 
 def new_aggregation_checkpoint(root):
@@ -83,13 +89,18 @@ def test_changing_one_checkpoint_reruns_only_that_model(project):
     path = new_aggregation_checkpoint(project)
     edit_params(project, lambda p: p["checkpoints"].update(aggregation=path))
     ran = ran_stages(dvc(project, "repro"))
-    assert ran == stages_of("aggregation") - {"demo_checkpoint@aggregation"} | {"score"}
+    assert ran == stages_of("aggregation") - {"demo_checkpoint@aggregation"} | SCORE_VIDEOS
 
 
 def test_changing_quantization_reruns_int8_and_verify_never_float(project):
     edit_params(project, lambda p: p["quantization"].update(recipe="weight_only_wi8_afp32"))
     ran = ran_stages(dvc(project, "repro"))
-    assert ran == {f"{s}@{m}" for s in ("quantize", "verify") for m in MODELS} | {"score"}
+    assert ran == {f"{s}@{m}" for s in ("quantize", "verify") for m in MODELS} | SCORE_VIDEOS
+
+
+def test_changing_one_clip_setting_rescores_only_that_clip(project):
+    edit_params(project, lambda p: p["clips"]["crf"].update(low=45))
+    assert ran_stages(dvc(project, "repro")) == {"clip@low", "score_video@synthetic_low"}
 
 
 def test_changing_thresholds_makes_nothing_stale(project):
@@ -111,7 +122,7 @@ def test_editing_aggregation_code_touches_only_aggregation(project):
         f.write("\n# an edit\n")
     ran = ran_stages(dvc(project, "repro"))
     assert "convert@aggregation" in ran
-    assert all(stage.endswith("@aggregation") for stage in ran - {"score"})
+    assert all(stage.endswith("@aggregation") for stage in ran - SCORE_VIDEOS)
 
 
 def test_checkout_of_an_earlier_commit_restores_from_the_run_cache(project):
@@ -135,7 +146,7 @@ def test_make_report_renders_every_plot(project):
     assert result.returncode == 0, result.stdout + result.stderr
     html = (project / "report" / "index.html").read_text()
     titles = [next(iter(p)) for p in yaml.safe_load((project / "dvc.yaml").read_text())["plots"]]
-    assert len(titles) == 4
+    assert len(titles) == 4  # three networks, per-frame scores of the clips
     for title in titles:
         assert title in html
 

@@ -24,7 +24,7 @@ import psutil
 import yaml
 
 from uvq_tflite.console import EXIT_OK, EXIT_USAGE, log
-from uvq_tflite.deploy import MODELS, PRECISIONS, spec
+from uvq_tflite.deploy import MODELS, PRECISIONS, SCORE_PRECISIONS, spec
 from uvq_tflite.files import write_json
 
 OUT_DIR = Path("benchmarks")
@@ -62,18 +62,22 @@ class PeakMemory:
         self._thread.join()
 
 
-def _timed_repro(root: Path, env: dict, *flags: str) -> dict:
+def _timed(command: list[str], cwd: Path, env: dict | None = None) -> tuple[dict, str]:
+    """Wall time and peak RSS of a command's process tree, and its output; exit on failure."""
     started = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro", *flags], cwd=root, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
     with PeakMemory(proc.pid) as memory:
         output, _ = proc.communicate()
     seconds = time.monotonic() - started
     if proc.returncode != 0:
-        raise SystemExit(f"dvc repro failed in {root}:\n{output[-3000:]}")
-    ran = sorted(set(re.findall(r"Running stage '([^']+)'", output)))
-    return {"seconds": round(seconds, 2), "peak_rss_mb": round(memory.peak / 1e6, 1),
-            "stages_run": ran}
+        raise SystemExit(f"{' '.join(command)} failed in {cwd}:\n{output[-3000:]}")
+    return {"seconds": round(seconds, 2), "peak_rss_mb": round(memory.peak / 1e6, 1)}, output
+
+
+def _timed_repro(root: Path, env: dict, *flags: str) -> dict:
+    result, output = _timed([sys.executable, "-m", "dvc", "repro", *flags], root, env)
+    return {**result, "stages_run": sorted(set(re.findall(r"Running stage '([^']+)'", output)))}
 
 
 def bench_pipeline(repo: Path) -> dict:
@@ -157,6 +161,39 @@ def bench_latency(tflite_dir: Path, threads: int, runs: int, warmup: int) -> dic
     return results
 
 
+LONG_CLIP = {"seconds": 600, "fps": 2, "width": 1920, "height": 1080, "seed": 0}
+SCORED_CLIP = {"seconds": 10, "fps": 25, "width": 640, "height": 360, "seed": 0}
+READ_ONLY = ("import sys; from uvq_tflite.video import probe, read_frames; "
+             "print(sum(1 for _ in read_frames(probe(sys.argv[1]))))")
+
+
+def bench_video(tflite_dir: Path, checkpoint_dir: Path) -> dict:
+    """The reader on a 10-minute 1080p clip, then each precision scoring a 10 s clip,
+    each in its own process: wall time and peak RSS."""
+    from uvq_tflite.clips import clip_bytes
+
+    results: dict = {}
+    with tempfile.TemporaryDirectory(prefix="uvq-bench-video-") as tmp:
+        long_clip, scored = Path(tmp) / "long.mp4", Path(tmp) / "scored.mp4"
+        log("bench: encoding a 10-minute 1080p clip ...")
+        long_clip.write_bytes(clip_bytes(LONG_CLIP, 30, preset="ultrafast"))
+        scored.write_bytes(clip_bytes(SCORED_CLIP, 30))
+        read, output = _timed([sys.executable, "-c", READ_ONLY, str(long_clip)], Path.cwd())
+        results["read_10_min_1080p"] = {**read, "frames": int(output.split()[-1]),
+                                        "clip": LONG_CLIP}
+        log(f"bench: reader {read}")
+        results["score_10_s"] = {"clip": SCORED_CLIP}
+        for precision in SCORE_PRECISIONS:
+            run, _ = _timed([sys.executable, "-m", "uvq_tflite", "score", str(scored),
+                             "--precision", precision, "--models-dir", str(tflite_dir),
+                             "--checkpoint-dir", str(checkpoint_dir),
+                             "--output", str(Path(tmp) / f"{precision}.json")], Path.cwd())
+            run["seconds_per_video_second"] = round(run["seconds"] / SCORED_CLIP["seconds"], 3)
+            results["score_10_s"][precision] = run
+            log(f"bench: score {precision} {run}")
+    return results
+
+
 def machine() -> dict:
     return {"cpu_count": os.cpu_count(), "machine": platform.machine(),
             "python": platform.python_version(), "processor": platform.processor() or None}
@@ -164,7 +201,7 @@ def machine() -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m uvq_tflite.bench", description=__doc__)
-    parser.add_argument("--only", choices=("pipeline", "latency"))
+    parser.add_argument("--only", choices=("pipeline", "latency", "video"))
     parser.add_argument("--threads", type=int, default=2, help="LiteRT interpreter threads")
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--warmup", type=int, default=2)
@@ -180,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
                    "models": bench_latency(Path(args.tflite_dir), args.threads, args.runs,
                                            args.warmup)}
         write_json(OUT_DIR / "latency.json", latency)
+    if args.only in (None, "video"):
+        write_json(OUT_DIR / "video.json", {"machine": machine(), **bench_video(
+            Path(args.tflite_dir), Path("models/checkpoints"))})
     if args.only in (None, "pipeline"):
         pipeline = {"machine": machine(), **bench_pipeline(Path.cwd())}
         write_json(OUT_DIR / "pipeline.json", pipeline)

@@ -8,8 +8,9 @@ import time
 from pathlib import Path
 
 from uvq_tflite.console import EXIT_BREACH, EXIT_OK, EXIT_USAGE, log
-from uvq_tflite.deploy import MODELS, PRECISIONS, spec
+from uvq_tflite.deploy import MODELS, PRECISIONS, SCORE_PRECISIONS, spec
 from uvq_tflite.errors import UserInputError
+from uvq_tflite.video import TRANSPOSE_MODES
 
 
 def _choices(value: str, valid: tuple[str, ...]) -> tuple[str, ...]:
@@ -94,25 +95,26 @@ def cmd_gate(args: argparse.Namespace) -> int:
     from uvq_tflite.gate import (
         check_row,
         load_rows,
-        load_scores,
+        load_videos,
         render,
-        render_scores,
+        render_videos,
         score_breaches,
     )
     from uvq_tflite.params import load_params
 
-    thresholds = load_params(args.params)["thresholds"]
+    params = load_params(args.params)
+    thresholds = params["thresholds"]
     rows, breaches = load_rows(Path(args.metrics_dir))
     for row in rows:
         check_row(row, thresholds, Path(args.tflite_dir))
     if rows:
         print(render(rows, thresholds))
     breaches += [f"{r.model} {r.precision}: {b}" for r in rows for b in r.breaches]
-    scores, problems = load_scores(Path(args.metrics_dir))
+    videos, problems = load_videos(Path(args.metrics_dir), list(params["videos"]))
     breaches += problems
-    if scores:
-        print(render_scores(scores, thresholds))
-        breaches += score_breaches(scores, thresholds)
+    if videos:
+        print(render_videos(videos, thresholds))
+        breaches += score_breaches(videos, thresholds)
     if not args.no_status:
         stale = _stale_stages()
         if stale:
@@ -137,6 +139,28 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     else:
         print(describe(report, args.max_rank, args.forbidden, args.model))
     return EXIT_BREACH if breaches else EXIT_OK
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from uvq_tflite.files import write_json
+    from uvq_tflite.video_scoring import parse_precisions, render_table, score_video
+
+    bad: list[str] = []
+
+    def refuse(exc: Exception) -> None:
+        bad.append(str(exc))
+        log(f"uvq-tflite: error: {exc}")
+
+    results = score_video(args.videos, parse_precisions(args.precision),
+                          args.checkpoint_dir, args.models_dir, args.fps, args.transpose,
+                          args.threads, on_error=refuse, show_progress=True)
+    if results:
+        if args.output:
+            write_json(args.output, results)
+            log(f"wrote {args.output} ({len(results)} video{'s' if len(results) > 1 else ''})")
+        else:
+            print(render_table(results))
+    return EXIT_USAGE if bad else EXIT_OK
 
 
 def _positive_int(text: str) -> int:
@@ -189,6 +213,25 @@ def build_parser() -> argparse.ArgumentParser:
                       help="skip the `dvc status` staleness check")
     gate.set_defaults(func=cmd_gate)
 
+    score = sub.add_parser(
+        "score", help="score video files as UVQ 1.5 does, PyTorch and TFLite side by side",
+        description="Score clips as the reference UVQ 1.5 does (1080p frames picked like "
+                    "its ffmpeg reader, mean of per-frame scores) with each precision.")
+    score.add_argument("videos", nargs="+", metavar="VIDEO")
+    score.add_argument("--precision", default="all",
+                       help=f"comma list of {', '.join(SCORE_PRECISIONS)}, or all (default)")
+    score.add_argument("--checkpoint-dir", default="models/checkpoints",
+                       help="<model>_net.pth files for pytorch (default: models/checkpoints)")
+    score.add_argument("--models-dir", default="models/tflite",
+                       help="the .tflite files (default: models/tflite)")
+    score.add_argument("--fps", type=_positive_int, default=1,
+                       help="frames scored per second of video (default 1, as UVQ)")
+    score.add_argument("--transpose", default="auto", choices=TRANSPOSE_MODES,
+                       help="rotate 90 degrees counter-clockwise first; auto: portrait clips")
+    score.add_argument("--threads", type=_positive_int, default=2, help="LiteRT threads")
+    score.add_argument("--output", help="write JSON here instead of a table on stdout")
+    score.set_defaults(func=cmd_score)
+
     insp = sub.add_parser("inspect", help="operators, ranks and I/O of a .tflite file; "
                                           "exit 1 if it breaks the hardware rules")
     insp.add_argument("model_file", metavar="MODEL.tflite")
@@ -207,7 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except UserInputError as exc:
-        log(f"uvq-tflite: error: {exc}")
+        for line in str(exc).splitlines():
+            log(f"uvq-tflite: error: {line}")
         return EXIT_USAGE
     except KeyboardInterrupt:
         log("uvq-tflite: interrupted")

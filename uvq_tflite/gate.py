@@ -46,16 +46,17 @@ def check_row(row: Row, thresholds: dict, tflite_dir: Path) -> None:
         row.breaches.append("inputs/outputs are not the NHWC shapes of params.yaml's models")
 
 
-def _read_metrics(path: Path) -> tuple[dict | None, list[str]]:
-    """A metrics file holding every precision, or a problem saying why it is unusable."""
+def _read_metrics(path: Path, precisions: tuple[str, ...] = PRECISIONS
+                  ) -> tuple[dict | None, list[str]]:
+    """A metrics file holding every one of `precisions`, or a problem saying why it is unusable."""
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
         return None, [f"{path}: missing; run `make repro`"]
     except json.JSONDecodeError as exc:
         return None, [f"{path}: unreadable metrics ({exc}); run `make repro`"]
-    if not isinstance(data, dict) or not all(isinstance(data.get(p), dict) for p in PRECISIONS):
-        return None, [f"{path}: lacks {', '.join(PRECISIONS)}; run `make repro`"]
+    if not isinstance(data, dict) or not all(isinstance(data.get(p), dict) for p in precisions):
+        return None, [f"{path}: lacks {', '.join(precisions)}; run `make repro`"]
     return data, []
 
 
@@ -70,35 +71,46 @@ def load_rows(metrics_dir: Path) -> tuple[list[Row], list[str]]:
     return rows, problems
 
 
-def load_scores(metrics_dir: Path) -> tuple[dict | None, list[str]]:
-    """metrics/scores.json, or a problem saying why it is unusable."""
-    return _read_metrics(metrics_dir / "scores.json")
+def load_videos(metrics_dir: Path, clips: list[str]) -> tuple[dict[str, dict], list[str]]:
+    """metrics/videos/<clip>.json of every clip in params' videos, and problems reading them."""
+    videos, problems = {}, []
+    for clip in clips:
+        data, unusable = _read_metrics(metrics_dir / "videos" / f"{clip}.json",
+                                       ("pytorch", *PRECISIONS))
+        problems += unusable
+        if data:
+            videos[clip] = data
+    return videos, problems
 
 
-def _score_within(scores: dict, thresholds: dict, precision: str) -> bool:
-    return scores[precision]["max_rel_diff"] <= thresholds[precision]["max_score_rel_diff"]
+def _score_within(clip: dict, thresholds: dict, precision: str) -> bool:
+    return clip[precision]["max_rel_diff"] <= thresholds[precision]["max_score_rel_diff"]
 
 
-def score_breaches(scores: dict, thresholds: dict) -> list[str]:
+def score_breaches(videos: dict[str, dict], thresholds: dict) -> list[str]:
     breaches = []
-    for precision in PRECISIONS:
-        limit = thresholds[precision]["max_score_rel_diff"]
-        worst = scores[precision]["max_rel_diff"]
-        if not _score_within(scores, thresholds, precision):
-            breaches.append(f"scores {precision}: max relative score difference {worst:.4g} > "
-                            f"{limit} (thresholds.{precision}.max_score_rel_diff)")
+    for name, clip in videos.items():
+        for precision in PRECISIONS:
+            if not _score_within(clip, thresholds, precision):
+                breaches.append(
+                    f"video {name} {precision}: max per-frame relative score difference "
+                    f"{clip[precision]['max_rel_diff']:.4g} > "
+                    f"{thresholds[precision]['max_score_rel_diff']} "
+                    f"(thresholds.{precision}.max_score_rel_diff)")
     return breaches
 
 
-def render_scores(scores: dict, thresholds: dict) -> str:
-    lines = [f"end-to-end scores, {scores['frames']} frames "
-             f"(PyTorch video score {scores['pytorch_video_score']:.4f}):"]
-    for precision in PRECISIONS:
-        s = scores[precision]
-        ok = _score_within(scores, thresholds, precision)
-        lines.append(f"  {precision:<8} video score {s['video_score']:.4f}  "
-                     f"max |d| {s['max_abs_diff']:.4g}  max rel {s['max_rel_diff']:.4g}  "
-                     f"{'pass' if ok else 'FAIL'}")
+def render_videos(videos: dict[str, dict], thresholds: dict) -> str:
+    lines = ["UVQ scores per clip (max rel: worst per-frame difference from PyTorch):"]
+    for name, clip in videos.items():
+        lines.append(f"  {name}: {clip['frames']} frames, "
+                     f"PyTorch {clip['pytorch']['uvq1p5_score']:.4f}")
+        for precision in PRECISIONS:
+            row = clip[precision]
+            ok = _score_within(clip, thresholds, precision)
+            lines.append(f"    {precision:<8} {row['uvq1p5_score']:.4f}  "
+                         f"max |d| {row['max_abs_diff']:.4g}  max rel {row['max_rel_diff']:.4g}  "
+                         f"{'pass' if ok else 'FAIL'}")
     return "\n".join(lines)
 
 

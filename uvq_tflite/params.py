@@ -12,7 +12,8 @@ from uvq_tflite.errors import UserInputError
 from uvq_tflite.quantize import RECIPES
 
 PARAMS_FILE = Path("params.yaml")
-SECTIONS = ("checkpoints", "models", "quantization", "verification", "scoring", "thresholds")
+SECTIONS = ("checkpoints", "models", "quantization", "verification", "clips", "videos", "scoring",
+            "thresholds")
 
 
 class ParamsError(UserInputError):
@@ -22,6 +23,11 @@ class ParamsError(UserInputError):
 def demo_checkpoint_path(model: str) -> Path:
     """Where the demo_checkpoint stage writes a model's demo checkpoint."""
     return Path("models/demo") / f"{spec(model).file_stem}.pth"
+
+
+def generated_clip_path(quality: str) -> Path:
+    """Where the clip stage writes the generated clip of `quality` (a key of clips.crf)."""
+    return Path("data/clips") / f"synthetic_{quality}.mp4"
 
 
 def _is_int(value: Any, low: int, high: int | None = None) -> bool:
@@ -117,8 +123,39 @@ def _verification(problems: list[str], section: dict) -> None:
                 {model: _int_range(1, 10000) for model in MODELS})
 
 
+def _clips(problems: list[str], section: dict) -> None:
+    section = _leaves(problems, "clips", section, {
+        "seconds": _int_range(1, 60), "fps": _int_range(1, 120),
+        "width": _int_range(16, 3840), "height": _int_range(16, 2160), "seed": _int_range(0)},
+        ("crf",))
+    for key in ("width", "height"):
+        if _is_int(section.get(key), 16) and section[key] % 2:
+            problems.append(f"clips.{key}: {section[key]} is odd; H.264 (yuv420p) needs even sizes")
+    crf = section.get("crf")
+    if "crf" in section and (not isinstance(crf, dict) or not crf):
+        problems.append("clips.crf: expected a mapping of quality names to x264 CRF values")
+    elif isinstance(crf, dict):
+        for quality, value in crf.items():
+            _leaf(problems, f"clips.crf.{quality}", value, *_int_range(0, 51))
+
+
+def _videos(problems: list[str], section: Any, root: Path, generated: set[Path]) -> None:
+    if not isinstance(section, dict) or not section:
+        problems.append("videos: expected a mapping of clip names to video files")
+        return
+    for name, path in section.items():
+        if not isinstance(path, str) or not path:
+            problems.append(f"videos.{name}: expected a file path, got {path!r}")
+        elif not (root / path).is_file() and Path(path) not in generated:
+            problems.append(f"videos.{name}: {path} does not exist")
+
+
 def _scoring(problems: list[str], section: dict) -> None:
-    _leaves(problems, "scoring", section, {"frames": _int_range(1, 1000), "seed": _int_range(0)})
+    from uvq_tflite.video import TRANSPOSE_MODES
+
+    _leaves(problems, "scoring", section, {
+        "fps": _int_range(1, 60), "threads": _int_range(1, 64),
+        "transpose": ((lambda v: v in TRANSPOSE_MODES), f"one of {', '.join(TRANSPOSE_MODES)}")})
 
 
 PRECISION_BOUNDS = {
@@ -150,6 +187,7 @@ VALIDATORS = {
     "models": _models,
     "quantization": _quantization,
     "verification": _verification,
+    "clips": _clips,
     "scoring": _scoring,
     "thresholds": _thresholds,
 }
@@ -171,6 +209,10 @@ def load_params(path: str | Path = PARAMS_FILE, sections: tuple[str, ...] = SECT
             continue
         if name == "checkpoints":
             _checkpoints(problems, section, path.parent)
+        elif name == "videos":
+            crf = (params.get("clips") or {}).get("crf")
+            generated = {generated_clip_path(q) for q in crf} if isinstance(crf, dict) else set()
+            _videos(problems, section, path.parent, generated)
         elif name in VALIDATORS:
             VALIDATORS[name](problems, section)
     if problems:

@@ -2,10 +2,35 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+import tempfile
+
 import numpy as np
 
 from uvq_tflite.errors import first_line
 from uvq_tflite.tflite_file import TFLiteFileError, inspect_bytes
+
+NATIVE_NOISE = ("INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",)
+
+
+@contextlib.contextmanager
+def _without_native_noise():
+    """Drop LiteRT's C++ INFO line on loading a model; pass on anything else it prints."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured.read().decode(errors="replace").splitlines():
+                if line not in NATIVE_NOISE:
+                    print(line, file=sys.stderr)
 
 
 class TFLiteRunner:
@@ -17,8 +42,9 @@ class TFLiteRunner:
         inspect_bytes(model, name)  # refuse malformed flatbuffers before the C++ runtime sees them
         self.name = name
         try:
-            self._interpreter = Interpreter(model_content=model, num_threads=num_threads)
-            self._interpreter.allocate_tensors()
+            with _without_native_noise():
+                self._interpreter = Interpreter(model_content=model, num_threads=num_threads)
+                self._interpreter.allocate_tensors()
             self.inputs = self._interpreter.get_input_details()
             self.outputs = self._interpreter.get_output_details()
         except (ValueError, RuntimeError, UnicodeDecodeError) as exc:

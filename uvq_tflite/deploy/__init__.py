@@ -15,7 +15,8 @@ if TYPE_CHECKING:  # importing torch costs seconds; stages that never run a netw
     from torch import nn
 
 MODELS = ("distortion", "content", "aggregation")
-PRECISIONS = ("float32", "int8")
+PRECISIONS = ("float32", "int8")  # of the .tflite files
+SCORE_PRECISIONS = ("pytorch", *PRECISIONS)  # what `uvq-tflite score` compares
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,142 @@
+"""`uvq-tflite score` and `score_video`: real clips scored as the reference UVQ 1.5 scores them."""
+
+from __future__ import annotations
+
+import json
+
+import av
+import pytest
+from clip_factory import write_audio_only, write_clip
+from conftest import VIDEOS
+
+from uvq_tflite import score_video
+from uvq_tflite.cli import main
+
+REAL_CLIPS = ("carphone_pristine.mp4", "carphone_distorted.mp4")
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return json.loads((VIDEOS / "expected_seed7.json").read_text())["clips"]
+
+
+@pytest.fixture(scope="module")
+def real_scores(parity_models):
+    checkpoints, tflite = parity_models
+    return score_video([str(VIDEOS / c) for c in REAL_CLIPS], "pytorch,float32,int8",
+                       checkpoints, tflite)
+
+
+def max_rel(actual, expected):
+    return max(abs(a - e) / abs(e) for a, e in zip(actual, expected, strict=True))
+
+
+@pytest.mark.parametrize("clip", REAL_CLIPS)
+@pytest.mark.parametrize(("precision", "bound"), [("pytorch", 1e-4), ("float32", 1e-3)])
+def test_per_frame_scores_match_the_reference_implementation(real_scores, reference, clip,
+                                                             precision, bound):
+    ours, theirs = real_scores[str(VIDEOS / clip)][precision], reference[clip]
+    assert ours["frame_indices"] == theirs["frame_indices"]
+    assert max_rel(ours["per_frame_scores"], theirs["per_frame_scores"]) <= bound
+    assert ours["uvq1p5_score"] == pytest.approx(theirs["uvq1p5_score"], rel=bound)
+
+
+def test_result_keeps_uvqs_keys_and_compares_with_pytorch(real_scores):
+    clip = real_scores[str(VIDEOS / REAL_CLIPS[0])]
+    assert (clip["video_length"], clip["fps"], clip["orig_fps"], clip["transpose"]) == (
+        5, 1, 30, False)
+    assert set(clip["pytorch"]) == {"uvq1p5_score", "per_frame_scores", "frame_indices"}
+    versus = clip["int8"]["vs_pytorch"]
+    assert set(versus) == {"max_abs_diff", "max_rel_diff", "video_score_diff"}
+    worst = max_rel(clip["int8"]["per_frame_scores"], clip["pytorch"]["per_frame_scores"])
+    assert versus["max_rel_diff"] == pytest.approx(worst)
+
+
+@pytest.fixture(scope="module")
+def one_second_clip(tmp_path_factory):
+    return write_clip(tmp_path_factory.mktemp("clip") / "clip.mp4", rate=25, count=25)
+
+
+def score_cli(parity_models, *args):
+    checkpoints, tflite = parity_models
+    return main(["score", *args, "--checkpoint-dir", str(checkpoints),
+                 "--models-dir", str(tflite)])
+
+
+def test_cli_prints_a_table_per_clip(parity_models, one_second_clip, capsys):
+    assert score_cli(parity_models, str(one_second_clip)) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{one_second_clip}: 1 frames (1 s at 1 fps)")
+    for precision in ("pytorch", "float32", "int8"):
+        assert f"\n  {precision} " in out
+
+
+def test_cli_writes_json_keyed_by_the_path_as_given(parity_models, one_second_clip, tmp_path,
+                                                    capsys, monkeypatch):
+    monkeypatch.chdir(one_second_clip.parent)
+    output = tmp_path / "scores.json"
+    assert score_cli(parity_models, "./clip.mp4", "--precision", "float32",
+                     "--output", str(output)) == 0
+    assert capsys.readouterr().out == ""
+    result = json.loads(output.read_text())
+    assert list(result) == ["./clip.mp4"]
+    assert set(result["./clip.mp4"]["float32"]) == {
+        "uvq1p5_score", "per_frame_scores", "frame_indices"}
+
+
+def bad_inputs(directory):
+    """Each kind of unusable input, with the words its error line must contain."""
+    directory.mkdir()
+    text = directory / "notes.mp4"
+    text.write_text("this is not a video\n")
+    (directory / "empty.mp4").write_bytes(b"")
+    whole = write_clip(directory / "whole.mp4", count=50).read_bytes()
+    (directory / "cut.mp4").write_bytes(whole[: len(whole) // 2])
+    return {
+        directory / "missing.mp4": "no such file",
+        directory: "is a directory",
+        directory / "empty.mp4": "empty file",
+        text: "not a readable video",
+        directory / "cut.mp4": "not a readable video",
+        write_audio_only(directory / "sound.m4a"): "has no video stream (audio only)",
+    }
+
+
+def test_each_bad_input_gets_one_line_and_good_clips_are_still_scored(
+        parity_models, one_second_clip, tmp_path, capsys):
+    bad = bad_inputs(tmp_path / "bad")
+    output = tmp_path / "scores.json"
+    code = score_cli(parity_models, *map(str, bad), str(one_second_clip),
+                     "--precision", "pytorch", "--output", str(output))
+    assert code == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(errors) == len(bad)
+    for (path, words), line in zip(bad.items(), errors):
+        assert line.startswith(f"uvq-tflite: error: {path}: ") and words in line
+    assert list(json.loads(output.read_text())) == [str(one_second_clip)]
+
+
+def test_an_unreadable_file_is_reported(one_second_clip, monkeypatch, capsys, parity_models):
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(av, "open", refuse)  # root reads anything: simulate the denial
+    assert score_cli(parity_models, str(one_second_clip)) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"uvq-tflite: error: {one_second_clip}: cannot read it (permission denied)")
+
+
+def test_missing_models_are_named_and_nothing_is_written(one_second_clip, tmp_path, capsys):
+    output = tmp_path / "scores.json"
+    code = main(["score", str(one_second_clip), "--precision", "float32,int8",
+                 "--models-dir", str(tmp_path / "none"), "--output", str(output)])
+    assert code == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert len(errors) == 6  # three networks, two precisions
+    assert all("no such file" in line for line in errors)
+    assert not output.exists()
+
+
+def test_unknown_precision_is_a_usage_error(one_second_clip, capsys):
+    assert main(["score", str(one_second_clip), "--precision", "float16"]) == 2
+    assert "unknown precision float16; valid: pytorch, float32, int8" in capsys.readouterr().err
