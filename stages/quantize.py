@@ -7,8 +7,9 @@ from uvq_tflite.tflite_file import read_tflite
 
 
 def main(args, params):
-    write_atomic(args.output, quantize_int8(read_tflite(args.input),
-                                            params["quantization"]["recipe"]))
+    settings = params["quantization"]
+    write_atomic(args.output, quantize_int8(read_tflite(args.input), settings["recipe"],
+                                            settings["float_ops"]))
 
 
 if __name__ == "__main__":

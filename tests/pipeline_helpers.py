@@ -23,7 +23,9 @@ FAST_CLIP_SECONDS = 1  # one scored frame per generated clip
 
 def run(cwd: Path, *cmd: str, check: bool = True,
         timeout: int = 900) -> subprocess.CompletedProcess:
-    result = subprocess.run(cmd, cwd=cwd, env=ENV, capture_output=True, text=True, timeout=timeout)
+    # PYTHONPATH: stages import the copy's uvq_tflite, not the editable install's
+    result = subprocess.run(cmd, cwd=cwd, env={**ENV, "PYTHONPATH": str(cwd)},
+                            capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} exited {result.returncode}:\n"
                              f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
@@ -88,5 +90,6 @@ def wait_for_process(cwd: Path, fragment: str, timeout: float = 180):
 
 
 def start_repro(root: Path) -> subprocess.Popen:
-    return subprocess.Popen([str(BIN / "dvc"), "repro"], cwd=root, env=ENV, text=True,
+    return subprocess.Popen([str(BIN / "dvc"), "repro"], cwd=root,
+                            env={**ENV, "PYTHONPATH": str(root)}, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

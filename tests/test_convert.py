@@ -42,6 +42,14 @@ def test_int8_has_channelwise_int8_weights_and_is_smaller(converted, model):
     assert inspect_bytes(converted[model]["float32"]).quantized == {}
 
 
+def test_int8_leaves_depthwise_convolutions_float(converted):
+    # XNNPACK runs float DEPTHWISE_CONV_2D fast, not one with INT8 weights and float input
+    report = inspect_bytes(converted["content"]["int8"])
+    assert report.quantized["int8"] == report.ops["CONV_2D"]  # one weight tensor per conv
+    every_op = inspect_bytes(quantize_int8(converted["content"]["float32"], float_ops=()))
+    assert every_op.quantized["int8"] == report.ops["CONV_2D"] + report.ops["DEPTHWISE_CONV_2D"]
+
+
 def test_float_distortion_file_reproduces_the_reference(converted, parity_frame, expected):
     run = TFLiteRunner(converted["distortion"]["float32"])
     assert_close(run(ref.split_patches(parity_frame)), expected["distortion_frame"])

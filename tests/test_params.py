@@ -55,6 +55,8 @@ def test_the_committed_params_are_valid():
     (lambda p: p["checkpoints"].update(content="nowhere/content_net.pth"),
      "checkpoints.content: nowhere/content_net.pth does not exist"),
     (lambda p: p.pop("thresholds"), "params.yaml.thresholds: missing"),
+    (lambda p: p["quantization"].update(float_ops=["DEPTHWISE"]),
+     "quantization.float_ops: 'DEPTHWISE' is not a TFLite builtin operator"),
     (lambda p: p["scoring"].update(fps=0),
      "scoring.fps: 0 is invalid; expected an integer from 1 to 60"),
     (lambda p: p["scoring"].update(transpose="yes"),

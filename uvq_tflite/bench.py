@@ -91,6 +91,7 @@ def bench_pipeline(repo: Path) -> dict:
     with tempfile.TemporaryDirectory(prefix="uvq-bench-") as tmp:
         root = Path(tmp) / "clone"
         subprocess.run(["git", "clone", "-q", str(repo), str(root)], check=True)
+        env["PYTHONPATH"] = str(root)  # the clone's stages run the clone's code
         results = {}
         log("bench: full dvc repro of a clean clone ...")
         results["full"] = _timed_repro(root, env)

@@ -54,7 +54,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
             started = time.monotonic()
             log(f"{model}: quantizing to int8 ({args.recipe})")
             dest = out_dir / spec(model).tflite_name("int8")
-            write_atomic(dest, quantize_int8(float_model, args.recipe))
+            write_atomic(dest, quantize_int8(float_model, args.recipe, args.float_ops))
             _report(dest, started)
     return EXIT_OK
 
@@ -67,7 +67,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     started = time.monotonic()
     float_model = read_tflite(args.input)
     log(f"quantizing {args.input} ({args.recipe})")
-    write_atomic(args.output, quantize_int8(float_model, args.recipe))
+    write_atomic(args.output, quantize_int8(float_model, args.recipe, args.float_ops))
     _report(Path(args.output), started)
     return EXIT_OK
 
@@ -173,8 +173,12 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _op_list(text: str) -> list[str]:
+    return [op for op in text.split(",") if op]
+
+
 def build_parser() -> argparse.ArgumentParser:
-    from uvq_tflite.quantize import RECIPES
+    from uvq_tflite.quantize import FLOAT_OPS, RECIPES
 
     parser = argparse.ArgumentParser(
         prog="uvq-tflite",
@@ -193,12 +197,16 @@ def build_parser() -> argparse.ArgumentParser:
                       help="frames per call (batch size); default 1")
     conv.add_argument("--recipe", default=RECIPES[0], choices=RECIPES,
                       help="ai-edge-quantizer recipe for int8")
+    conv.add_argument("--float-ops", type=_op_list, default=list(FLOAT_OPS),
+                      help=f"ops int8 leaves float (comma list; default {','.join(FLOAT_OPS)})")
     conv.set_defaults(func=cmd_convert)
 
     quant = sub.add_parser("quantize", help="float32 .tflite -> INT8 .tflite")
     quant.add_argument("input")
     quant.add_argument("output")
     quant.add_argument("--recipe", default=RECIPES[0], choices=RECIPES)
+    quant.add_argument("--float-ops", type=_op_list, default=list(FLOAT_OPS),
+                       help=f"ops left float (comma list; default {','.join(FLOAT_OPS)})")
     quant.set_defaults(func=cmd_quantize)
 
     check = sub.add_parser("check-params", help="validate params.yaml")
@@ -237,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     insp.add_argument("model_file", metavar="MODEL.tflite")
     insp.add_argument("--json", action="store_true", help="machine-readable output")
     insp.add_argument("--max-rank", type=_positive_int, default=4)
-    insp.add_argument("--forbidden", type=lambda t: [op for op in t.split(",") if op],
+    insp.add_argument("--forbidden", type=_op_list,
                       default=["GATHER", "GATHER_ND"], help="comma-separated op names")
     insp.add_argument("--model", choices=MODELS,
                       help="network, for the NHWC check (default: from the file name)")

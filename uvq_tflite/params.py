@@ -110,9 +110,24 @@ def _leaves(problems: list[str], where: str, section: Any, checks: dict[str, Che
     return section
 
 
+def _op_names(problems: list[str], where: str, ops: Any) -> None:
+    if not isinstance(ops, list) or not all(isinstance(op, str) for op in ops):
+        problems.append(f"{where}: expected a list of TFLite builtin operator names "
+                        f"such as GATHER_ND")
+        return
+    known = _builtin_ops()
+    for op in ops:
+        if op not in known:
+            problems.append(f"{where}: {op!r} is not a TFLite builtin operator "
+                            f"(e.g. GATHER, GATHER_ND, TRANSPOSE)")
+
+
 def _quantization(problems: list[str], section: dict) -> None:
-    _leaves(problems, "quantization", section,
-            {"recipe": ((lambda v: v in RECIPES), f"one of {', '.join(RECIPES)}")})
+    section = _leaves(problems, "quantization", section,
+                      {"recipe": ((lambda v: v in RECIPES), f"one of {', '.join(RECIPES)}")},
+                      ("float_ops",))
+    if "float_ops" in section:
+        _op_names(problems, "quantization.float_ops", section["float_ops"])
 
 
 def _verification(problems: list[str], section: dict) -> None:
@@ -171,16 +186,7 @@ def _thresholds(problems: list[str], section: dict) -> None:
         if precision in section:
             _leaves(problems, f"thresholds.{precision}", section[precision], PRECISION_BOUNDS)
     if "forbidden_ops" in section:
-        ops = section["forbidden_ops"]
-        if not isinstance(ops, list) or not all(isinstance(op, str) for op in ops):
-            problems.append("thresholds.forbidden_ops: expected a list of TFLite builtin "
-                            "operator names such as GATHER_ND")
-        else:
-            known = _builtin_ops()
-            for op in ops:
-                if op not in known:
-                    problems.append(f"thresholds.forbidden_ops: {op!r} is not a TFLite "
-                                    f"builtin operator (e.g. GATHER, GATHER_ND, TRANSPOSE)")
+        _op_names(problems, "thresholds.forbidden_ops", section["forbidden_ops"])
 
 
 VALIDATORS = {

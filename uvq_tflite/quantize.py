@@ -1,22 +1,35 @@
-"""float32 TFLite flatbuffer -> INT8 flatbuffer, via ai-edge-quantizer."""
+"""float32 TFLite flatbuffer -> dynamic-range INT8 flatbuffer, via ai-edge-quantizer.
+
+INT8 channelwise weights, float activations, from a recipe. Ops listed in
+`float_ops` are left entirely float: XNNPACK runs a float DEPTHWISE_CONV_2D
+fast, but not one with INT8 weights and float input (a slow hybrid kernel that
+also splits the delegated graph).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import sys
+from collections.abc import Sequence
 
 # Recipes of ai_edge_quantizer.recipe that give INT8 channelwise weights.
 RECIPES = ("dynamic_wi8_afp32", "weight_only_wi8_afp32")
+FLOAT_OPS = ("DEPTHWISE_CONV_2D",)  # the default of params.yaml and the CLI
 
 
-def quantize_int8(float_model: bytes, recipe: str = RECIPES[0]) -> bytes:
-    """Quantize a float flatbuffer with one of RECIPES."""
-    from ai_edge_quantizer import quantizer
+def quantize_int8(float_model: bytes, recipe: str = RECIPES[0],
+                  float_ops: Sequence[str] = FLOAT_OPS) -> bytes:
+    """Quantize a float flatbuffer with one of RECIPES, leaving `float_ops` float."""
+    from ai_edge_quantizer import qtyping, quantizer
     from ai_edge_quantizer import recipe as recipes
+    from ai_edge_quantizer.algorithm_manager import AlgorithmName
 
     if recipe not in RECIPES:
         raise ValueError(f"unknown quantization recipe {recipe!r}; valid: {', '.join(RECIPES)}")
     qt = quantizer.Quantizer(float_model)
     qt.load_quantization_recipe(getattr(recipes, recipe)())
-    with contextlib.redirect_stdout(sys.stderr):
-        return qt.quantize().quantized_model
+    for op in float_ops:
+        qt.update_quantization_recipe(regex=".*", operation_name=qtyping.TFLOperationName[op],
+                                      algorithm_key=AlgorithmName.NO_QUANTIZE)
+    with contextlib.redirect_stdout(sys.stderr):  # its report goes to stderr, results to stdout
+        return bytes(qt.quantize().quantized_model)
