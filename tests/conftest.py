@@ -57,15 +57,34 @@ def parity_nets():
 
 
 @pytest.fixture(scope="session")
-def converted(parity_nets):
-    """{model: {"float32": bytes, "int8": bytes}} for the parity weights."""
+def calibration_frames():
+    """Four real decoded frames, two of each clip in ../shared/videos, as the
+    calibration stage picks them."""
+    from uvq_tflite.calibration_set import sample_frames
+
+    clips = [VIDEOS / "carphone_pristine.mp4", VIDEOS / "carphone_distorted.mp4"]
+    return sample_frames(clips, fps=1, frames_per_clip=2, seed=0)
+
+
+@pytest.fixture(scope="session")
+def converted(parity_nets, calibration_frames):
+    """{model: {precision: bytes}} for the parity weights, every precision; full_int8
+    calibrated (min/max) on `calibration_frames`."""
+    from uvq_tflite import calibration_set
     from uvq_tflite.export import export_float32
+    from uvq_tflite.full_int8 import calibrated
     from uvq_tflite.quantize import quantize_int8
 
     out = {}
-    for model, net in parity_nets.items():
+    for model, net in parity_nets.items():  # backbones first: aggregation calibrates on them
         float_model = export_float32(model, net)
-        out[model] = {"float32": float_model, "int8": quantize_int8(float_model)}
+        data = ({"frames": calibration_frames} if model != "aggregation" else
+                calibration_set.backbone_features(
+                    calibration_frames, {m: out[m]["float32"] for m in ("content", "distortion")}))
+        out[model] = {"float32": float_model, "int8": quantize_int8(float_model),
+                      "full_int8": calibrated(model, float_model, net,
+                                              lambda: calibration_set.model_samples(model, data),
+                                              "minmax", 99.99)}
     return out
 
 

@@ -65,7 +65,7 @@ def make_bad(kind: str, tmp_path):
 ])
 def test_bad_checkpoint_is_refused_with_one_line(kind, message, tmp_path):
     out = tmp_path / "out"
-    result = run_cli("convert", "--model", "aggregation", "--checkpoint",
+    result = run_cli("convert", "--precision", "int8", "--model", "aggregation", "--checkpoint",
                      str(make_bad(kind, tmp_path)), "--output-dir", str(out))
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
@@ -77,7 +77,8 @@ def test_bad_checkpoint_is_refused_with_one_line(kind, message, tmp_path):
 def test_no_depthwise_variant_names_the_shape_mismatch(tmp_path):
     path = tmp_path / "distortion_net.pth"
     torch.save(no_depthwise_state(), path)
-    result = run_cli("convert", "--model", "distortion", "--checkpoint", str(path),
+    result = run_cli("convert", "--precision", "int8", "--model", "distortion", "--checkpoint",
+                     str(path),
                      "--output-dir", str(tmp_path / "out"))
     assert result.returncode == 2
     assert ("features.1.block.0.0.conv.weight is [32, 32, 3, 3] float32, expected "
@@ -93,7 +94,8 @@ def test_code_in_a_pickle_is_never_run(container, tmp_path):
         torch.save({"conv1.weight": Payload(marker)}, path)
     else:
         path.write_bytes(pickle.dumps(Payload(marker)))
-    result = run_cli("convert", "--model", "aggregation", "--checkpoint", str(path),
+    result = run_cli("convert", "--precision", "int8", "--model", "aggregation", "--checkpoint",
+                     str(path),
                      "--output-dir", str(tmp_path / "out"))
     assert result.returncode == 2
     assert not marker.exists()
@@ -106,7 +108,8 @@ def test_all_checkpoints_are_validated_before_any_file_is_written(tmp_path):
     (ckpts / "aggregation_net.pth").write_bytes(PUBLISHED_AGGREGATION.read_bytes())
     (ckpts / "distortion_net.pth").write_bytes(PARITY_CHECKPOINTS["distortion"].read_bytes())
     # content_net.pth is missing: nothing may be written for the other two either.
-    result = run_cli("convert", "--model", "all", "--checkpoint-dir", str(ckpts),
+    result = run_cli("convert", "--precision", "int8", "--model", "all", "--checkpoint-dir",
+                     str(ckpts),
                      "--output-dir", str(tmp_path / "out"))
     assert result.returncode == 2
     assert "content_net.pth: no such checkpoint file" in result.stderr

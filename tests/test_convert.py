@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 import torch
-from conftest import PUBLISHED_AGGREGATION, assert_close
+from conftest import PUBLISHED_AGGREGATION, VIDEOS, assert_close
 from test_checkpoints import run_cli
 
 from uvq_tflite import reference as ref
@@ -131,15 +131,30 @@ def test_write_atomic_replaces_whole_file(tmp_path):
     assert list(tmp_path.iterdir()) == [dest]
 
 
-def test_cli_convert_writes_the_seed_file_names(tmp_path):
-    result = run_cli("convert", "--model", "aggregation", "--checkpoint",
-                     str(PUBLISHED_AGGREGATION), "--output-dir", str(tmp_path))
+def test_cli_convert_writes_the_seed_file_names_for_every_precision(parity_models, tmp_path):
+    checkpoints, _ = parity_models
+    result = run_cli("convert", "--model", "aggregation", "--checkpoint-dir", str(checkpoints),
+                     "--calibration-videos", str(VIDEOS / "carphone_pristine.mp4"),
+                     "--calibration-fps", "1", "--frames-per-clip", "2",
+                     "--output-dir", str(tmp_path))
     assert result.returncode == 0, result.stderr
     names = {p.name for p in tmp_path.iterdir()}
-    assert names == {"aggregation_net.tflite", "aggregation_net_int8.tflite"}
+    assert names == {"aggregation_net.tflite", "aggregation_net_int8.tflite",
+                     "aggregation_net_full_int8.tflite"}  # the backbones only calibrate it
     for name in names:
         assert f"wrote {tmp_path / name}" in result.stderr
+    full = inspect_bytes((tmp_path / "aggregation_net_full_int8.tflite").read_bytes())
+    assert full.float_ops == {}
     assert result.stdout == ""
+
+
+def test_cli_full_int8_needs_calibration_videos(tmp_path):
+    result = run_cli("convert", "--model", "content", "--checkpoint-dir", str(tmp_path),
+                     "--output-dir", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("uvq-tflite: error: --precision full_int8 (and all) needs "
+                                     "--calibration-videos CLIP...")
+    assert not (tmp_path / "out").exists()
 
 
 def test_cli_quantize_from_a_float_file(tmp_path):

@@ -9,29 +9,33 @@ from uvq_tflite.cli import main
 THRESHOLDS_ARGS = ["--params", "params.yaml"]
 
 
-def metrics(correlation=1.0, ops=None, max_rank=4, nhwc=True):
+def metrics(correlation=1.0, ops=None, max_rank=4, nhwc=True, float_ops=None, worst=None):
     return {"correlation": correlation, "max_abs_diff": 0.0, "mean_abs_diff": 0.0,
             "size_mb": 1.0, "max_rank": max_rank, "ops": ops or {"CONV_2D": 3},
-            "nhwc_io": nhwc}
+            "nhwc_io": nhwc, "float_ops": float_ops or {}, "worst_layers": worst or []}
+
+
+PRECISIONS = ("float32", "int8", "full_int8")
+DEFAULTS = (metrics(), metrics(0.99), metrics(0.995))
 
 
 CLIPS = ("synthetic_high", "synthetic_low")  # params.yaml's videos
 
 
-def score(max_rel_diff):
+def score(max_rel_diff=0.0):
     return {"uvq1p5_score": 3.0, "max_abs_diff": 3 * max_rel_diff, "max_rel_diff": max_rel_diff,
             "video_score_diff": 0.0}
 
 
-def write_metrics(directory, scores=(0.0, 0.01), **per_model):
+def write_metrics(directory, scores=(0.0, 0.01, 0.02), **per_model):
     (directory / "videos").mkdir(parents=True, exist_ok=True)
     for model in ("distortion", "content", "aggregation"):
-        float32, int8 = per_model.get(model, (metrics(), metrics(0.99)))
-        (directory / f"{model}.json").write_text(json.dumps({"float32": float32, "int8": int8}))
+        rows = per_model.get(model, DEFAULTS)
+        (directory / f"{model}.json").write_text(json.dumps(dict(zip(PRECISIONS, rows))))
     for clip in CLIPS:
         (directory / "videos" / f"{clip}.json").write_text(json.dumps(
             {"frames": 3, "video_length": 3, "fps": 1, "pytorch": {"uvq1p5_score": 3.0},
-             "float32": score(scores[0]), "int8": score(scores[1])}))
+             **{p: score(v) for p, v in zip(PRECISIONS, scores)}}))
     return directory
 
 
@@ -44,14 +48,14 @@ def gate(directory, tmp_path, capsys):
 def test_all_within_bounds_passes(tmp_path, capsys):
     code, out = gate(write_metrics(tmp_path / "m"), tmp_path, capsys)
     assert code == 0 and "verify: passed (0 breaches)" in out
-    assert sum(line.endswith(" pass") for line in out.splitlines()) == 6 + 2 * len(CLIPS)
+    assert sum(line.endswith(" pass") for line in out.splitlines()) == 9 + 3 * len(CLIPS)
 
 
 def test_each_rule_is_named_with_model_and_value(tmp_path, capsys):
     directory = write_metrics(
         tmp_path / "m",
-        distortion=(metrics(ops={"GATHER_ND": 2, "CONV_2D": 1}), metrics(0.5)),
-        content=(metrics(max_rank=5), metrics(nhwc=False)))
+        distortion=(metrics(ops={"GATHER_ND": 2, "CONV_2D": 1}), metrics(0.5), DEFAULTS[2]),
+        content=(metrics(max_rank=5), metrics(nhwc=False), DEFAULTS[2]))
     code, out = gate(directory, tmp_path, capsys)
     assert code == 1
     assert "BREACH distortion float32: forbidden ops GATHER_ND x2" in out
@@ -69,7 +73,7 @@ def test_missing_metrics_is_a_breach(tmp_path, capsys):
 
 
 def test_end_to_end_score_difference_is_gated(tmp_path, capsys):
-    code, out = gate(write_metrics(tmp_path / "m", scores=(0.002, 0.2)), tmp_path, capsys)
+    code, out = gate(write_metrics(tmp_path / "m", scores=(0.002, 0.2, 0.0)), tmp_path, capsys)
     assert code == 1
     for clip in CLIPS:
         assert (f"BREACH video {clip} float32: max per-frame relative score difference "
@@ -83,3 +87,22 @@ def test_a_clip_without_metrics_is_a_breach(tmp_path, capsys):
     (directory / "videos" / "synthetic_low.json").unlink()
     code, out = gate(directory, tmp_path, capsys)
     assert code == 1 and "videos/synthetic_low.json: missing; run `make repro`" in out
+
+
+def test_full_int8_must_be_integer_only_and_names_its_worst_layers(tmp_path, capsys):
+    worst = [{"layer": 6, "op": "MEAN", "tensor": "features/block_1/se;", "snr_db": 19.8,
+              "drop_db": 11.3}]
+    directory = write_metrics(tmp_path / "m", content=(
+        metrics(), metrics(0.99), metrics(0.5, float_ops={"LOGISTIC": 2}, worst=worst)))
+    code, out = gate(directory, tmp_path, capsys)
+    assert code == 1
+    assert "BREACH content full_int8: not integer-only: LOGISTIC x2 compute in float" in out
+    assert ("BREACH content full_int8: correlation 0.500000 < 0.99 "
+            "(thresholds.full_int8.min_correlation); worst layers: #6 MEAN "
+            "features/block_1/se; (19.8 dB, -11.3 dB)") in out
+
+
+def test_float_ops_are_allowed_in_float_precisions(tmp_path, capsys):
+    directory = write_metrics(tmp_path / "m", content=(
+        metrics(float_ops={"CONV_2D": 3}), metrics(0.99, float_ops={"CONV_2D": 3}), DEFAULTS[2]))
+    assert gate(directory, tmp_path, capsys)[0] == 0

@@ -29,8 +29,8 @@ def problems(tmp_path, change) -> list[str]:
 
 def test_the_committed_params_are_valid():
     params = load_params(REPO / "params.yaml")
-    assert set(params) == {"checkpoints", "models", "quantization", "verification", "clips",
-                           "videos", "scoring", "thresholds"}
+    assert set(params) == {"checkpoints", "models", "quantization", "full_int8", "calibration",
+                           "verification", "clips", "videos", "scoring", "thresholds"}
 
 
 @pytest.mark.parametrize("change, message", [
@@ -57,6 +57,14 @@ def test_the_committed_params_are_valid():
     (lambda p: p.pop("thresholds"), "params.yaml.thresholds: missing"),
     (lambda p: p["quantization"].update(float_ops=["DEPTHWISE"]),
      "quantization.float_ops: 'DEPTHWISE' is not a TFLite builtin operator"),
+    (lambda p: p["full_int8"].update(estimator="kl"),
+     "full_int8.estimator: 'kl' is invalid; expected one of minmax, percentile, mse"),
+    (lambda p: p["calibration"].update(clips="nowhere"),
+     "calibration.clips: nowhere is not a directory"),
+    (lambda p: p["calibration"].update(frames_per_clip=0),
+     "calibration.frames_per_clip: 0 is invalid; expected an integer from 1 to 256"),
+    (lambda p: p["calibration"]["generated"]["stills"].update(crf=99),
+     "calibration.generated.stills.crf: 99 is invalid; expected an integer from 0 to 51"),
     (lambda p: p["scoring"].update(fps=0),
      "scoring.fps: 0 is invalid; expected an integer from 1 to 60"),
     (lambda p: p["scoring"].update(transpose="yes"),

@@ -31,11 +31,22 @@ pytestmark = pytest.mark.slow  # each test runs DVC; the module takes minutes
 
 CLIPS = ("synthetic_high", "synthetic_low")
 SCORE_VIDEOS = {f"score_video@{clip}" for clip in CLIPS}
+CALIBRATION = {"calibration_clips", "calibration_frames", "calibration_features"}
 
 
 def stages_of(model: str) -> set[str]:
-    return {f"{stage}@{model}" for stage in
-            ("demo_checkpoint", "import_checkpoint", "convert", "quantize", "verify")}
+    return {f"{stage}@{model}" for stage in ("demo_checkpoint", "import_checkpoint", "convert",
+                                             "quantize", "quantize_full", "verify")}
+
+
+def breaches(result) -> list[str]:
+    return [line for line in result.stdout.splitlines() if line.startswith("BREACH")]
+
+
+def open_full_int8_target(line: str) -> bool:
+    """The full-integer accuracy targets not met yet (issue 9, README): the only breaches
+    a fresh pipeline has."""
+    return "full_int8" in line and ("min_correlation" in line or "max_score_rel_diff" in line)
 
 
 @pytest.fixture(scope="module")
@@ -45,10 +56,12 @@ def built(tmp_path_factory):
     def fast(params):
         params["verification"]["samples"] = FAST_SAMPLES
         params["clips"]["seconds"] = FAST_CLIP_SECONDS
+        params["calibration"]["generated"]["stills"]["frames"] = 4
+        params["calibration"]["frames_per_clip"] = 2
     edit_params(root, fast)
     result = dvc(root, "repro")
     assert ran_stages(result) == (set().union(*map(stages_of, MODELS)) | SCORE_VIDEOS
-                                  | {"clip@high", "clip@low"})
+                                  | {"clip@high", "clip@low"} | CALIBRATION)
     commit_all(root, "repro")
     return root
 
@@ -65,8 +78,11 @@ def test_after_repro_nothing_is_stale_and_a_second_repro_runs_nothing(project):
     assert ran_stages(dvc(project, "repro")) == set()
     for model in MODELS:
         metrics = json.loads((project / "metrics" / f"{model}.json").read_text())
-        assert set(metrics) == {"samples", "float32", "int8"}
+        assert set(metrics) == {"samples", "float32", "int8", "full_int8"}
         assert metrics["float32"]["correlation"] > 0.9999
+        assert metrics["full_int8"]["float_ops"] == {}  # integer-only
+        layers = json.loads((project / "metrics/plots/layers" / f"{model}.json").read_text())
+        assert len(layers) > 10 and all("snr_db" in row for row in layers)
     for clip in CLIPS:
         scores = json.loads((project / "metrics" / "videos" / f"{clip}.json").read_text())
         assert scores["frames"] == FAST_CLIP_SECONDS
@@ -96,6 +112,13 @@ def test_changing_quantization_reruns_int8_and_verify_never_float(project):
     edit_params(project, lambda p: p["quantization"].update(recipe="weight_only_wi8_afp32"))
     ran = ran_stages(dvc(project, "repro"))
     assert ran == {f"{s}@{m}" for s in ("quantize", "verify") for m in MODELS} | SCORE_VIDEOS
+
+
+def test_changing_calibration_requantizes_only_full_int8(project):
+    edit_params(project, lambda p: p["calibration"].update(seed=1))
+    ran = ran_stages(dvc(project, "repro"))
+    assert ran == ({"calibration_frames", "calibration_features"} | SCORE_VIDEOS
+                   | {f"{s}@{m}" for s in ("quantize_full", "verify") for m in MODELS})
 
 
 def test_changing_one_clip_setting_rescores_only_that_clip(project):
@@ -145,10 +168,14 @@ def test_make_report_renders_every_plot(project):
                  check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     html = (project / "report" / "index.html").read_text()
-    titles = [next(iter(p)) for p in yaml.safe_load((project / "dvc.yaml").read_text())["plots"]]
-    assert len(titles) == 4  # three networks, per-frame scores of the clips
+    plots = [next(iter(p)) for p in yaml.safe_load((project / "dvc.yaml").read_text())["plots"]]
+    titles = [p for p in plots if not p.startswith("metrics/")]
+    assert len(titles) == 4  # three networks' features, full-integer layers
     for title in titles:
         assert title in html
+    for clip in CLIPS:  # one per-frame plot per clip
+        assert f"'#metrics_plots_videos_{clip}_json'" in html
+    assert html.count("vegaEmbed(") == len(titles) + len(CLIPS)  # nothing drawn twice
 
 
 def make_verify(root, *args):
@@ -156,10 +183,10 @@ def make_verify(root, *args):
                check=False)
 
 
-def test_make_verify_passes_on_a_fresh_pipeline(project):
+def test_make_verify_breaches_only_the_open_full_int8_targets_on_a_fresh_pipeline(project):
     result = make_verify(project)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "verify: passed" in result.stdout
+    assert result.returncode != 0, result.stdout + result.stderr
+    assert breaches(result) and all(map(open_full_int8_target, breaches(result)))
     for model in MODELS:
         assert f"\n{model} " in result.stdout
 
@@ -200,7 +227,7 @@ def test_a_conversion_killed_part_way_leaves_no_partial_file(project):
     assert not (tflite / "aggregation_net.tflite").exists()
     assert ran_stages(dvc(project, "repro")) >= {"convert@aggregation", "quantize@aggregation"}
     assert not list(tflite.glob(".*.tmp"))
-    assert make_verify(project).returncode == 0
+    assert all(map(open_full_int8_target, breaches(make_verify(project))))
 
 
 def test_a_second_concurrent_repro_is_refused_by_dvcs_lock(project):

@@ -62,7 +62,8 @@ def test_verify_stage_on_a_corrupt_file_exits_2_and_writes_nothing(tmp_path):
     metrics = tmp_path / "metrics.json"
     result = subprocess.run(
         [sys.executable, "stages/verify.py", "aggregation", str(PUBLISHED_AGGREGATION), str(bad),
-         str(bad), str(metrics), str(tmp_path / "plot.json")],
+         str(bad), str(bad), str(metrics), str(tmp_path / "plot.json"),
+         str(tmp_path / "layers.json")],
         cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [

@@ -31,21 +31,44 @@ def _report(path: Path, started: float) -> None:
     log(f"wrote {path}  {size_mb:.2f} MB  {time.monotonic() - started:.1f} s")
 
 
+def _calibration_frames(args: argparse.Namespace):
+    """Decoded calibration frames for full_int8, read and checked before any conversion."""
+    from uvq_tflite.calibration_set import sample_frames
+
+    log(f"reading calibration frames from {len(args.calibration_videos)} clip(s)")
+    return sample_frames(args.calibration_videos, args.calibration_fps, args.frames_per_clip,
+                         seed=0)
+
+
 def cmd_convert(args: argparse.Namespace) -> int:
+    from uvq_tflite import calibration_set
     from uvq_tflite.checkpoints import load_network
     from uvq_tflite.export import export_float32
     from uvq_tflite.files import write_atomic
+    from uvq_tflite.full_int8 import calibrated
     from uvq_tflite.quantize import quantize_int8
 
     models = _choices(args.model, MODELS)
     precisions = _choices(args.precision, PRECISIONS)
-    paths = _checkpoint_paths(args, models)
+    full = "full_int8" in precisions
+    if full and not args.calibration_videos:
+        raise UserInputError("--precision full_int8 (and all) needs --calibration-videos CLIP...")
+    # full_int8 AggregationNet is calibrated on the float32 backbones' feature maps
+    needed = MODELS if full and "aggregation" in models else models
+    if needed != models and args.checkpoint is not None:
+        raise UserInputError("full_int8 AggregationNet is calibrated on the backbones' feature "
+                             "maps: give --checkpoint-dir holding all three checkpoints")
+    paths = _checkpoint_paths(args, needed)
     nets = {m: load_network(m, p) for m, p in paths.items()}  # validate all before writing
+    frames = _calibration_frames(args) if full else None
     out_dir = Path(args.output_dir)
+    float_models: dict[str, bytes] = {}
     for model, net in nets.items():
         started = time.monotonic()
         log(f"{model}: converting {paths[model]} to float32 ({args.frames} frame(s) per call)")
-        float_model = export_float32(model, net, args.frames)
+        float_models[model] = float_model = export_float32(model, net, args.frames)
+        if model not in models:
+            continue
         if "float32" in precisions:
             dest = out_dir / spec(model).tflite_name("float32")
             write_atomic(dest, float_model)
@@ -55,6 +78,17 @@ def cmd_convert(args: argparse.Namespace) -> int:
             log(f"{model}: quantizing to int8 ({args.recipe})")
             dest = out_dir / spec(model).tflite_name("int8")
             write_atomic(dest, quantize_int8(float_model, args.recipe, args.float_ops))
+            _report(dest, started)
+        if frames is not None:
+            started = time.monotonic()
+            log(f"{model}: quantizing to full_int8 ({args.estimator} ranges, "
+                f"{len(frames)} calibration frames)")
+            data = ({"frames": frames} if model != "aggregation" else
+                    calibration_set.backbone_features(frames, float_models))
+            dest = out_dir / spec(model).tflite_name("full_int8")
+            write_atomic(dest, calibrated(
+                model, float_model, net, lambda: calibration_set.model_samples(model, data),
+                args.estimator, args.percentile))
             _report(dest, started)
     return EXIT_OK
 
@@ -178,6 +212,7 @@ def _op_list(text: str) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from uvq_tflite.calibration import ESTIMATORS
     from uvq_tflite.quantize import FLOAT_OPS, RECIPES
 
     parser = argparse.ArgumentParser(
@@ -199,6 +234,16 @@ def build_parser() -> argparse.ArgumentParser:
                       help="ai-edge-quantizer recipe for int8")
     conv.add_argument("--float-ops", type=_op_list, default=list(FLOAT_OPS),
                       help=f"ops int8 leaves float (comma list; default {','.join(FLOAT_OPS)})")
+    conv.add_argument("--calibration-videos", nargs="+", metavar="CLIP",
+                      help="clips full_int8 is calibrated on (read as UVQ reads them)")
+    conv.add_argument("--calibration-fps", type=_positive_int, default=4,
+                      help="frames per second read from each calibration clip (default 4)")
+    conv.add_argument("--frames-per-clip", type=_positive_int, default=8,
+                      help="calibration frames chosen from each clip (default 8)")
+    conv.add_argument("--estimator", default="mse", choices=ESTIMATORS,
+                      help="how full_int8 activation ranges are chosen (default mse)")
+    conv.add_argument("--percentile", type=float, default=99.99,
+                      help="with --estimator percentile: the central percent kept")
     conv.set_defaults(func=cmd_convert)
 
     quant = sub.add_parser("quantize", help="float32 .tflite -> INT8 .tflite")

@@ -74,6 +74,15 @@ def encode_h264(frames: Iterator[np.ndarray], width: int, height: int, fps: int,
     return buffer.getvalue()
 
 
+def stills_clip_bytes(settings: dict) -> bytes:
+    """A clip of varied stills: synthetic 1080p scenes, clean or blurred, noisy or blocky
+    (`synthetic.video_frames`, float arithmetic), one every 1/fps seconds."""
+    from uvq_tflite.synthetic import HEIGHT, WIDTH, video_frames
+
+    frames = video_frames(settings["frames"], settings["seed"])
+    return encode_h264(iter(frames), WIDTH, HEIGHT, settings["fps"], settings["crf"])
+
+
 def clip_bytes(settings: dict, crf: int, preset: str = PRESET) -> bytes:
     """The generated clip for params.yaml's `clips` section at quality `crf`."""
     count = settings["seconds"] * settings["fps"]

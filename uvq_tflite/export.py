@@ -15,14 +15,25 @@ from uvq_tflite.deploy import spec
 
 def export_float32(model: str, net: nn.Module, frames: int = 1) -> bytes:
     """Convert the deployment wrapper of `net` to a float32 flatbuffer."""
+    model_spec = spec(model)
+    return _convert(model_spec.wrapper(fold_batch_norms(net)), model_spec.input_shapes(frames))
+
+
+def export_twin(model: str, net: nn.Module) -> bytes | None:
+    """The float32 calibration twin of `model` (see ModelSpec.twin), or None if it has none."""
+    model_spec = spec(model)
+    if model_spec.twin is None:
+        return None
+    return _convert(model_spec.twin(fold_batch_norms(net)), model_spec.twin_input_shapes)
+
+
+def _convert(wrapper: nn.Module, input_shapes: list[tuple[int, ...]]) -> bytes:
     import litert_torch
 
-    model_spec = spec(model)
-    wrapper = model_spec.wrapper(fold_batch_norms(net)).eval()
-    sample = tuple(torch.zeros(shape) for shape in model_spec.input_shapes(frames))
+    sample = tuple(torch.zeros(shape) for shape in input_shapes)
     # litert-torch reports progress on stdout; keep stdout for results.
     with contextlib.redirect_stdout(sys.stderr):
-        return litert_torch.convert(wrapper, sample).model_content()
+        return bytes(litert_torch.convert(wrapper.eval(), sample).model_content())
 
 
 def fold_batch_norms(net: nn.Module) -> nn.Module:

@@ -18,6 +18,19 @@ class Row:
     breaches: list[str] = field(default_factory=list)
 
 
+INTEGER_ONLY = ("full_int8",)  # precisions whose every op must compute in integers
+
+
+def _worst_layers(metrics: dict) -> str:
+    """Where a full-integer model loses most (from the verify stage's per-layer SNR)."""
+    worst = metrics.get("worst_layers")
+    if not worst:
+        return ""
+    return "; worst layers: " + ", ".join(
+        f"#{w['layer']} {w['op']} {w['tensor'][-48:]} ({w['snr_db']:.1f} dB, "
+        f"-{w['drop_db']:.1f} dB)" for w in worst)
+
+
 def _rank_detail(path: Path, max_rank: int) -> str:
     try:
         above = inspect_file(path).tensors_above(max_rank)
@@ -33,7 +46,11 @@ def check_row(row: Row, thresholds: dict, tflite_dir: Path) -> None:
     minimum = thresholds[row.precision]["min_correlation"]
     if not m["correlation"] >= minimum:
         row.breaches.append(f"correlation {m['correlation']:.6f} < {minimum} "
-                            f"(thresholds.{row.precision}.min_correlation)")
+                            f"(thresholds.{row.precision}.min_correlation)"
+                            f"{_worst_layers(m)}")
+    if row.precision in INTEGER_ONLY and m["float_ops"]:
+        ops = ", ".join(f"{op} x{n}" for op, n in m["float_ops"].items())
+        row.breaches.append(f"not integer-only: {ops} compute in float")
     if m["max_rank"] > thresholds["max_rank"]:
         path = tflite_dir / spec(row.model).tflite_name(row.precision)
         row.breaches.append(f"max tensor rank {m['max_rank']} > {thresholds['max_rank']} "
@@ -108,7 +125,7 @@ def render_videos(videos: dict[str, dict], thresholds: dict) -> str:
         for precision in PRECISIONS:
             row = clip[precision]
             ok = _score_within(clip, thresholds, precision)
-            lines.append(f"    {precision:<8} {row['uvq1p5_score']:.4f}  "
+            lines.append(f"    {precision:<9} {row['uvq1p5_score']:.4f}  "
                          f"max |d| {row['max_abs_diff']:.4g}  max rel {row['max_rel_diff']:.4g}  "
                          f"{'pass' if ok else 'FAIL'}")
     return "\n".join(lines)
@@ -121,13 +138,14 @@ def forbidden_ops(row: Row, thresholds: dict) -> dict[str, int]:
 
 def render(rows: list[Row], thresholds: dict) -> str:
     header = ("model", "precision", "corr", "max|d|", "mean|d|", "size MB", "rank",
-              "forbidden", "NHWC", "result")
+              "forbidden", "float ops", "NHWC", "result")
     lines = [header]
     for r in rows:
         m = r.metrics
         lines.append((r.model, r.precision, f"{m['correlation']:.6f}", f"{m['max_abs_diff']:.4g}",
                       f"{m['mean_abs_diff']:.4g}", f"{m['size_mb']:.2f}", str(m["max_rank"]),
                       str(sum(forbidden_ops(r, thresholds).values())),
+                      str(sum(m["float_ops"].values())),
                       "yes" if m["nhwc_io"] else "NO", "FAIL" if r.breaches else "pass"))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     text = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in lines]

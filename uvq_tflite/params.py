@@ -12,8 +12,8 @@ from uvq_tflite.errors import UserInputError
 from uvq_tflite.quantize import RECIPES
 
 PARAMS_FILE = Path("params.yaml")
-SECTIONS = ("checkpoints", "models", "quantization", "verification", "clips", "videos", "scoring",
-            "thresholds")
+SECTIONS = ("checkpoints", "models", "quantization", "full_int8", "calibration", "verification",
+            "clips", "videos", "scoring", "thresholds")
 
 
 class ParamsError(UserInputError):
@@ -23,6 +23,9 @@ class ParamsError(UserInputError):
 def demo_checkpoint_path(model: str) -> Path:
     """Where the demo_checkpoint stage writes a model's demo checkpoint."""
     return Path("models/demo") / f"{spec(model).file_stem}.pth"
+
+
+GENERATED_CALIBRATION_CLIPS = Path("data/calibration/clips")  # the calibration_clips stage's
 
 
 def generated_clip_path(quality: str) -> Path:
@@ -138,6 +141,36 @@ def _verification(problems: list[str], section: dict) -> None:
                 {model: _int_range(1, 10000) for model in MODELS})
 
 
+def _full_int8(problems: list[str], section: dict) -> None:
+    from uvq_tflite.calibration import ESTIMATORS
+
+    _leaves(problems, "full_int8", section, {
+        "estimator": ((lambda v: v in ESTIMATORS), f"one of {', '.join(ESTIMATORS)}"),
+        "percentile": _number_range(50, 100)})
+
+
+def _calibration(problems: list[str], section: dict, root: Path, generated: set[Path]) -> None:
+    section = _leaves(problems, "calibration", section, {
+        "fps": _int_range(1, 60), "frames_per_clip": _int_range(1, 256), "seed": _int_range(0)},
+        ("clips", "generated"))
+    generated_section = _check_keys(problems, "calibration.generated",
+                                    section.get("generated"), ("scene", "stills"))
+    if "scene" in generated_section:
+        _leaves(problems, "calibration.generated.scene", generated_section["scene"],
+                {"seed": _int_range(0), "crf": _int_range(0, 51)})
+    if "stills" in generated_section:
+        _leaves(problems, "calibration.generated.stills", generated_section["stills"],
+                {"frames": _int_range(1, 256), "seed": _int_range(0), "fps": _int_range(1, 60),
+                 "crf": _int_range(0, 51)})
+    if "clips" not in section:
+        return
+    clips = section["clips"]
+    if not isinstance(clips, str) or not clips:
+        problems.append(f"calibration.clips: expected a directory of video files, got {clips!r}")
+    elif not (root / clips).is_dir() and Path(clips) != GENERATED_CALIBRATION_CLIPS:
+        problems.append(f"calibration.clips: {clips} is not a directory")
+
+
 def _clips(problems: list[str], section: dict) -> None:
     section = _leaves(problems, "clips", section, {
         "seconds": _int_range(1, 60), "fps": _int_range(1, 120),
@@ -193,6 +226,7 @@ VALIDATORS = {
     "models": _models,
     "quantization": _quantization,
     "verification": _verification,
+    "full_int8": _full_int8,
     "clips": _clips,
     "scoring": _scoring,
     "thresholds": _thresholds,
@@ -215,10 +249,11 @@ def load_params(path: str | Path = PARAMS_FILE, sections: tuple[str, ...] = SECT
             continue
         if name == "checkpoints":
             _checkpoints(problems, section, path.parent)
-        elif name == "videos":
+        elif name in ("videos", "calibration"):
             crf = (params.get("clips") or {}).get("crf")
             generated = {generated_clip_path(q) for q in crf} if isinstance(crf, dict) else set()
-            _videos(problems, section, path.parent, generated)
+            check = _videos if name == "videos" else _calibration
+            check(problems, section, path.parent, generated)
         elif name in VALIDATORS:
             VALIDATORS[name](problems, section)
     if problems:

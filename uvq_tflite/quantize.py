@@ -1,16 +1,20 @@
-"""float32 TFLite flatbuffer -> dynamic-range INT8 flatbuffer, via ai-edge-quantizer.
+"""float32 TFLite flatbuffer -> INT8 flatbuffers, via ai-edge-quantizer.
 
-INT8 channelwise weights, float activations, from a recipe. Ops listed in
-`float_ops` are left entirely float: XNNPACK runs a float DEPTHWISE_CONV_2D
-fast, but not one with INT8 weights and float input (a slow hybrid kernel that
-also splits the delegated graph).
+- `int8`: dynamic range: INT8 channelwise weights, float activations, from a
+  recipe. Ops listed in `float_ops` are left entirely float: XNNPACK runs a
+  float DEPTHWISE_CONV_2D fast, but not one with INT8 weights and float input
+  (a slow hybrid kernel that also splits the delegated graph).
+- `full_int8`: INT8 weights and activations, INT8 inputs and outputs, with
+  activation ranges measured on calibration samples (`calibration.py`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+
+import numpy as np
 
 # Recipes of ai_edge_quantizer.recipe that give INT8 channelwise weights.
 RECIPES = ("dynamic_wi8_afp32", "weight_only_wi8_afp32")
@@ -31,5 +35,21 @@ def quantize_int8(float_model: bytes, recipe: str = RECIPES[0],
     for op in float_ops:
         qt.update_quantization_recipe(regex=".*", operation_name=qtyping.TFLOperationName[op],
                                       algorithm_key=AlgorithmName.NO_QUANTIZE)
+    return _quantized(qt)
+
+
+def quantize_full_int8(float_model: bytes, ranges: Mapping[str, Mapping[str, np.ndarray]]
+                       ) -> bytes:
+    """INT8 weights (channelwise) and activations (per tensor), INT8 I/O, with the
+    activation `ranges` of `calibration.activation_ranges` (every tensor of the model)."""
+    from ai_edge_quantizer import quantizer
+    from ai_edge_quantizer import recipe as recipes
+
+    qt = quantizer.Quantizer(float_model)
+    qt.load_quantization_recipe(recipes.static_wi8_ai8())
+    return _quantized(qt, dict(ranges))
+
+
+def _quantized(qt, calibration_result=None) -> bytes:
     with contextlib.redirect_stdout(sys.stderr):  # its report goes to stderr, results to stdout
-        return bytes(qt.quantize().quantized_model)
+        return bytes(qt.quantize(calibration_result).quantized_model)

@@ -16,7 +16,7 @@ NATIVE_NOISE = ("INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",)
 
 
 @contextlib.contextmanager
-def _without_native_noise():
+def without_native_noise():
     """Drop LiteRT's C++ INFO line on loading a model; pass on anything else it prints."""
     sys.stderr.flush()
     saved = os.dup(2)
@@ -33,8 +33,30 @@ def _without_native_noise():
                     print(line, file=sys.stderr)
 
 
+def quantize_input(array: np.ndarray, detail: dict) -> np.ndarray:
+    """Float values -> the input tensor's type, with its own scale and zero point if integer."""
+    dtype = detail["dtype"]
+    if not np.issubdtype(dtype, np.integer):
+        return np.ascontiguousarray(array, dtype)
+    scale, zero = detail["quantization"]
+    info = np.iinfo(dtype)
+    return np.clip(np.round(array / scale + zero), info.min, info.max).astype(dtype)
+
+
+def dequantize_output(array: np.ndarray, detail: dict) -> np.ndarray:
+    """An output tensor -> float32, with its own scale and zero point if integer."""
+    if not np.issubdtype(detail["dtype"], np.integer):
+        return array.astype(np.float32)
+    scale, zero = detail["quantization"]
+    return ((array.astype(np.float32) - zero) * scale).astype(np.float32)
+
+
 class TFLiteRunner:
-    """One loaded model; call it with NHWC float32 arrays in input order."""
+    """One loaded model; call it with NHWC float32 arrays in input order.
+
+    Integer inputs and outputs (full-integer models) are quantized and
+    dequantized with the file's own scales and zero points.
+    """
 
     def __init__(self, model: bytes, num_threads: int = 1, name: str = "<model>"):
         from ai_edge_litert.interpreter import Interpreter
@@ -42,7 +64,7 @@ class TFLiteRunner:
         inspect_bytes(model, name)  # refuse malformed flatbuffers before the C++ runtime sees them
         self.name = name
         try:
-            with _without_native_noise():
+            with without_native_noise():
                 self._interpreter = Interpreter(model_content=model, num_threads=num_threads)
                 self._interpreter.allocate_tensors()
             self.inputs = self._interpreter.get_input_details()
@@ -50,15 +72,27 @@ class TFLiteRunner:
         except (ValueError, RuntimeError, UnicodeDecodeError) as exc:
             raise TFLiteFileError(f"{name}: LiteRT cannot load it: {first_line(exc)}") from None
 
-    def __call__(self, *arrays: np.ndarray) -> np.ndarray:
+    def set_inputs(self, *arrays: np.ndarray) -> None:
+        """Float arrays in input order, quantized first where the model takes integers."""
         if len(arrays) != len(self.inputs):
             raise ValueError(f"model takes {len(self.inputs)} inputs, got {len(arrays)}")
         try:
             for detail, array in zip(self.inputs, arrays):
-                self._interpreter.set_tensor(detail["index"],
-                                             np.ascontiguousarray(array, np.float32))
+                self._interpreter.set_tensor(detail["index"], quantize_input(array, detail))
+        except ValueError as exc:
+            raise TFLiteFileError(f"{self.name}: LiteRT refused the input: "
+                                  f"{first_line(exc)}") from None
+
+    def invoke(self) -> None:
+        """Run the model on the inputs set last (what a latency benchmark times)."""
+        try:
             self._interpreter.invoke()
         except (ValueError, RuntimeError) as exc:
             raise TFLiteFileError(f"{self.name}: LiteRT failed to run it: "
                                   f"{first_line(exc)}") from None
-        return self._interpreter.get_tensor(self.outputs[0]["index"]).copy()
+
+    def __call__(self, *arrays: np.ndarray) -> np.ndarray:
+        self.set_inputs(*arrays)
+        self.invoke()
+        output = self.outputs[0]
+        return dequantize_output(self._interpreter.get_tensor(output["index"]), output)

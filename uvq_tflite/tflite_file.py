@@ -24,6 +24,15 @@ class TensorInfo:
 
 
 @dataclass
+class OpInfo:
+    """One operator of the main graph: its name and the names of the tensors it reads and writes."""
+
+    op: str
+    inputs: list[str]
+    outputs: list[str]
+
+
+@dataclass
 class Inspection:
     """What `uvq-tflite inspect` reports about one .tflite file."""
 
@@ -36,6 +45,8 @@ class Inspection:
     outputs: list[TensorInfo]
     quantized: dict[str, int]  # quantized tensors by type
     channelwise: int  # quantized tensors with one scale per channel of their quantized axis
+    float_ops: dict[str, int] = field(default_factory=dict)  # ops computing in float, by name
+    graph: list[OpInfo] = field(default_factory=list, repr=False)  # in execution order
 
     def count_ops(self, names: list[str] | tuple[str, ...]) -> dict[str, int]:
         """How often each op in `names` occurs (zero counts dropped)."""
@@ -48,7 +59,7 @@ class Inspection:
     def to_dict(self, max_rank: int) -> dict:
         """JSON-ready facts, naming only the tensors above `max_rank`."""
         facts = asdict(self)
-        del facts["tensor_ranks"]
+        del facts["tensor_ranks"], facts["graph"]
         facts["tensors_above_max_rank"] = self.tensors_above(max_rank)
         return facts
 
@@ -128,6 +139,8 @@ def _inspect(data: bytes, path: str) -> Inspection:
         _check_buffer(model.Buffers(i), len(data), i)
 
     ops: collections.Counter[str] = collections.Counter()
+    float_ops: collections.Counter[str] = collections.Counter()
+    graph_ops: list[OpInfo] = []
     ranks: list[tuple[str, int]] = []
     quantized: collections.Counter[str] = collections.Counter()
     channelwise = 0
@@ -148,14 +161,40 @@ def _inspect(data: bytes, path: str) -> Inspection:
             if q is not None and q.ScaleLength() > 0:
                 quantized[info.dtype] += 1
                 channelwise += len(shape) > 0 and q.ScaleLength() == shape[q.QuantizedDimension()]
+        input_ids = [graph.Inputs(i) for i in
+                     range(_bounded(graph.InputsLength(), data, "input"))]
+        output_ids = [graph.Outputs(i) for i in
+                      range(_bounded(graph.OutputsLength(), data, "output"))]
         for o in range(_bounded(graph.OperatorsLength(), data, "operator")):
-            ops[codes[graph.Operators(o).OpcodeIndex()]] += 1
+            op = graph.Operators(o)
+            name = codes[op.OpcodeIndex()]
+            ops[name] += 1
+            ins = [op.Inputs(i) for i in range(_bounded(op.InputsLength(), data, "op input"))]
+            outs = [op.Outputs(i) for i in range(_bounded(op.OutputsLength(), data, "op output"))]
+            if _computes_in_float(name, ins, outs, tensors, set(input_ids), set(output_ids)):
+                float_ops[name] += 1
+            if s == 0:
+                graph_ops.append(OpInfo(name, [tensors[i].name for i in ins if i >= 0],
+                                        [tensors[i].name for i in outs]))
         if s == 0:
-            inputs = [tensors[graph.Inputs(i)] for i in
-                      range(_bounded(graph.InputsLength(), data, "input"))]
-            outputs = [tensors[graph.Outputs(i)] for i in
-                       range(_bounded(graph.OutputsLength(), data, "output"))]
+            inputs = [tensors[i] for i in input_ids]
+            outputs = [tensors[i] for i in output_ids]
     return Inspection(path=path, size_bytes=len(data), ops=dict(sorted(ops.items())),
                       max_rank=max((r for _, r in ranks), default=0), tensor_ranks=ranks,
                       inputs=inputs, outputs=outputs, quantized=dict(quantized),
-                      channelwise=channelwise)
+                      channelwise=channelwise, float_ops=dict(sorted(float_ops.items())),
+                      graph=graph_ops)
+
+
+FLOAT_TYPES = ("float32", "float16", "float64", "bfloat16")
+
+
+def _computes_in_float(name: str, ins: list[int], outs: list[int], tensors: list[TensorInfo],
+                       graph_inputs: set[int], graph_outputs: set[int]) -> bool:
+    """Whether an op reads or writes a float tensor, other than converting the model's
+    float I/O: a QUANTIZE of a graph input or a DEQUANTIZE into a graph output."""
+    if name == "QUANTIZE" and all(i in graph_inputs for i in ins):
+        return False
+    if name == "DEQUANTIZE" and all(o in graph_outputs for o in outs):
+        return False
+    return any(tensors[i].dtype in FLOAT_TYPES for i in ins + outs if i >= 0)

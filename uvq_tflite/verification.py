@@ -9,6 +9,8 @@ from torch import nn
 
 from uvq_tflite import reference, synthetic
 from uvq_tflite.deploy import PRECISIONS, spec
+from uvq_tflite.full_int8 import layer_report
+from uvq_tflite.layers import worst
 from uvq_tflite.metrics import agreement
 from uvq_tflite.runtime import TFLiteRunner
 from uvq_tflite.tflite_file import inspect_bytes, read_tflite
@@ -46,7 +48,7 @@ def run_per_call(runner: TFLiteRunner, model: str, inputs: list[np.ndarray],
 
 
 def hardware_facts(data: bytes, model: str, frames: int) -> dict:
-    """Facts `make verify` gates: size, op histogram, highest rank, NHWC I/O."""
+    """Facts `make verify` gates: size, op histogram, highest rank, NHWC I/O, float ops."""
     report = inspect_bytes(data)
     io_frames = spec(model).frames_per_call([t.shape for t in report.inputs],
                                             [t.shape for t in report.outputs])
@@ -56,21 +58,26 @@ def hardware_facts(data: bytes, model: str, frames: int) -> dict:
         "ops": report.ops,
         "nhwc_io": io_frames == frames,
         "quantized_tensors": sum(report.quantized.values()),
+        "float_ops": report.float_ops,
+        "io_dtypes": sorted({t.dtype for t in report.inputs + report.outputs}),
     }
 
 
 PLOT_POINTS = 1000
+LAYER_SAMPLES = 2  # held-out calls compared tensor by tensor (preserving every tensor is costly)
+WORST_LAYERS = 3
 
 
 def verify_model(model: str, net: nn.Module, tflite: dict[str, Path], frames: int,
-                 samples: int, seed: int, threads: int) -> tuple[dict, list[dict]]:
-    """Metrics for every precision against the reference semantics, and up to
-    PLOT_POINTS evenly spaced (reference, float32, int8) values for a scatter plot."""
+                 samples: int, seed: int, threads: int) -> tuple[dict, list[dict], list[dict]]:
+    """Metrics for every precision against the reference semantics; up to PLOT_POINTS
+    evenly spaced (reference, float32, int8, full_int8) values for a scatter plot; and
+    the full-integer model's per-layer SNR against the float32 model."""
     inputs, expected = reference_case(model, net, samples, seed)
     metrics: dict = {"samples": samples}
-    outputs = {}
+    outputs, files = {}, {}
     for precision in PRECISIONS:
-        data = read_tflite(tflite[precision])
+        files[precision] = data = read_tflite(tflite[precision])
         runner = TFLiteRunner(data, threads, str(tflite[precision]))
         outputs[precision] = run_per_call(runner, model, inputs, frames)
         metrics[precision] = {**agreement(expected, outputs[precision]),
@@ -78,4 +85,17 @@ def verify_model(model: str, net: nn.Module, tflite: dict[str, Path], frames: in
     picks = np.unique(np.linspace(0, expected.size - 1, PLOT_POINTS).astype(int))
     points = [{"reference": float(expected.flat[i]),
                **{p: float(outputs[p].flat[i]) for p in PRECISIONS}} for i in picks]
-    return metrics, points
+    calls = _calls(model, inputs, frames)[:LAYER_SAMPLES]
+    layers = layer_report(model, files["float32"], files["full_int8"], net, calls, threads)
+    metrics["full_int8"]["worst_layers"] = [
+        {k: r[k] for k in ("layer", "op", "tensor", "snr_db", "drop_db")}
+        for r in worst(layers, WORST_LAYERS)]
+    return metrics, points, layers
+
+
+def _calls(model: str, inputs: list[np.ndarray], frames: int) -> list[list[np.ndarray]]:
+    """`inputs` split into the model's calls of `frames` frames (whole calls only)."""
+    per_frame = [shape[0] for shape in spec(model).input_shapes(1)]
+    total = inputs[0].shape[0] // per_frame[0]
+    return [[a[start * k:(start + frames) * k] for a, k in zip(inputs, per_frame)]
+            for start in range(0, total - frames + 1, frames)]

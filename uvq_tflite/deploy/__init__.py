@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # importing torch costs seconds; stages that never run a netw
     from torch import nn
 
 MODELS = ("distortion", "content", "aggregation")
-PRECISIONS = ("float32", "int8")  # of the .tflite files
+PRECISIONS = ("float32", "int8", "full_int8")  # of the .tflite files
 SCORE_PRECISIONS = ("pytorch", *PRECISIONS)  # what `uvq-tflite score` compares
 
 
@@ -28,6 +28,13 @@ class ModelSpec:
     wrapper: type[nn.Module]
     input_shapes: Callable[[int], list[tuple[int, ...]]]  # frames per call -> shapes
     output_shape: Callable[[int], tuple[int, ...]]
+    # A smaller float model computing the same named tensors, for calibration and
+    # per-layer analysis where the deployed one is too large to keep every tensor
+    # of (distortion: one patch instead of nine), and how one call's inputs split
+    # into the twin's calls. None: the deployed model itself is used.
+    twin: Callable[[nn.Module], nn.Module] | None = None
+    twin_input_shapes: list[tuple[int, ...]] | None = None
+    twin_calls: Callable[[list], list[list]] | None = None
 
     @property
     def file_stem(self) -> str:

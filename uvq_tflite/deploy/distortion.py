@@ -26,14 +26,20 @@ def reassemble_4d(patches: torch.Tensor) -> torch.Tensor:
 
 
 class DistortionDeploy(nn.Module):
-    """NHWC patches [F*9, 360, 640, 3] -> reassembled NHWC [F, 24, 24, 128]."""
+    """NHWC patches [F*9, 360, 640, 3] -> reassembled NHWC [F, 24, 24, 128].
 
-    def __init__(self, net: DistortionNet):
+    With reassemble=False it returns the patches' NHWC features: the same module
+    path, so the same tensor names, for one patch (the calibration twin).
+    """
+
+    def __init__(self, net: DistortionNet, reassemble: bool = True):
         super().__init__()
         self.net = net
+        self.reassemble = reassemble
 
     def forward(self, patches: torch.Tensor) -> torch.Tensor:
-        return reassemble_4d(to_nhwc(self.net(to_nchw(patches))))
+        features = to_nhwc(self.net(to_nchw(patches)))
+        return reassemble_4d(features) if self.reassemble else features
 
 
 SPEC = ModelSpec(
@@ -42,4 +48,7 @@ SPEC = ModelSpec(
     wrapper=DistortionDeploy,
     input_shapes=lambda frames: [(PATCHES_PER_FRAME * frames, *PATCH, 3)],
     output_shape=lambda frames: (frames, 24, 24, 128),
+    twin=lambda net: DistortionDeploy(net, reassemble=False),
+    twin_input_shapes=[(1, *PATCH, 3)],
+    twin_calls=lambda inputs: [[inputs[0][i:i + 1]] for i in range(len(inputs[0]))],
 )

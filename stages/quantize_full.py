@@ -1,0 +1,22 @@
+"""Stage quantize_full@<model>: float32 .tflite -> full-integer INT8 .tflite, calibrated."""
+
+from uvq_tflite import calibration_set
+from uvq_tflite.checkpoints import load_network
+from uvq_tflite.files import write_atomic
+from uvq_tflite.full_int8 import calibrated
+from uvq_tflite.stage import run_stage
+from uvq_tflite.tflite_file import read_tflite
+
+
+def main(args, params):
+    data = calibration_set.load(args.calibration)
+    settings = params["full_int8"]
+    write_atomic(args.output, calibrated(
+        args.model, read_tflite(args.input), load_network(args.model, args.checkpoint),
+        lambda: calibration_set.model_samples(args.model, data), settings["estimator"],
+        settings["percentile"], params["verification"]["threads"]))
+
+
+if __name__ == "__main__":
+    run_stage(main, __doc__, "model", "checkpoint", "input", "calibration", "output",
+              reads=("full_int8", "verification"))

@@ -1,0 +1,119 @@
+"""Full-integer INT8: integer-only files, calibration on real frames, per-layer analysis."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import VIDEOS
+
+from uvq_tflite import calibration_set
+from uvq_tflite.calibration import activation_ranges, quantization_ranges, ranges_of
+from uvq_tflite.deploy import spec
+from uvq_tflite.export import export_twin
+from uvq_tflite.full_int8 import twin_names
+from uvq_tflite.layers import layer_snr, worst
+from uvq_tflite.metrics import SNR_CAP_DB
+from uvq_tflite.runtime import TFLiteRunner, dequantize_output, quantize_input
+from uvq_tflite.tflite_file import inspect_bytes
+
+REAL_CLIPS = [VIDEOS / "carphone_pristine.mp4", VIDEOS / "carphone_distorted.mp4"]
+
+
+@pytest.fixture(scope="module")
+def full(converted):
+    return {m: converted[m]["full_int8"] for m in converted}
+
+
+@pytest.fixture(scope="module")
+def frames(calibration_frames):
+    return calibration_frames
+
+
+@pytest.mark.parametrize("model", ["distortion", "content", "aggregation"])
+def test_full_int8_is_integer_only_with_int8_io_and_the_hardware_rules(full, converted, model):
+    report = inspect_bytes(full[model])
+    assert report.float_ops == {}
+    assert {t.dtype for t in report.inputs + report.outputs} == {"int8"}
+    assert [t.shape for t in report.inputs] == [list(s) for s in spec(model).input_shapes(1)]
+    assert report.max_rank <= 4 and report.count_ops(("GATHER", "GATHER_ND")) == {}
+    assert len(full[model]) < len(converted[model]["int8"])
+
+
+def test_float_models_compute_in_float(converted):
+    assert inspect_bytes(converted["content"]["float32"]).float_ops["CONV_2D"] > 0
+
+
+def test_runner_quantizes_inputs_and_dequantizes_outputs(full, converted, frames):
+    inputs = next(calibration_set.backbone_samples("content", frames))
+    ours = TFLiteRunner(full["content"])(*inputs)
+    reference = TFLiteRunner(converted["content"]["float32"])(*inputs)
+    assert ours.dtype == np.float32 and ours.shape == reference.shape
+    assert np.corrcoef(ours.ravel(), reference.ravel())[0, 1] > 0.5  # same features, roughly
+
+
+def test_int8_io_round_trips_within_half_a_step():
+    detail = {"dtype": np.int8, "quantization": (0.02, -3)}
+    values = np.linspace(-2.5, 2.5, 101, dtype=np.float32)
+    back = dequantize_output(quantize_input(values, detail), detail)
+    assert np.abs(back - values).max() <= 0.01 + 1e-6
+    assert quantize_input(np.array([100.0]), detail)[0] == 127  # saturates, never wraps
+
+
+def test_minmax_ranges_hold_every_calibration_value(converted, frames):
+    model = converted["aggregation"]["float32"]
+    samples = [[np.full((1, 8, 8, 128), v, np.float32), np.full((1, 24, 24, 128), v, np.float32)]
+               for v in (-2.0, 3.0)]
+    ranges = activation_ranges(model, lambda: iter(samples), "minmax")
+    assert ranges["serving_default_args_0"] == (-2.0, 3.0)
+    clipped = activation_ranges(model, lambda: iter(samples), "percentile", percentile=90)
+    assert all(lo >= ranges[n][0] and hi <= ranges[n][1] for n, (lo, hi) in clipped.items())
+
+
+def test_quantized_ranges_read_back(full):
+    ranges = ranges_of(full["content"])
+    report = inspect_bytes(full["content"])
+    for op in report.graph:
+        for name in op.outputs:
+            assert name in ranges, f"{op.op} output {name} has no range"
+
+
+def test_distortion_twin_gives_every_tensor_the_ranges_need(converted, parity_nets):
+    """The one-patch twin computes the same tensors; value-preserving ops complete them."""
+    deployed = converted["distortion"]["float32"]
+    twin = export_twin("distortion", parity_nets["distortion"])
+    patch = np.zeros((1, 360, 640, 3), np.float32)
+    names = twin_names(twin, deployed)
+    ranges = activation_ranges(twin, lambda: iter([[patch]]), "minmax")
+    qsv = quantization_ranges(deployed, {names[n]: r for n, r in ranges.items() if n in names})
+    for op in inspect_bytes(deployed).graph:
+        for name in op.outputs:
+            assert name in qsv, f"{op.op} output {name} has no range"
+    assert spec("distortion").twin_calls([np.zeros((9, 2))])[8][0].shape == (1, 2)
+
+
+def test_layer_snr_is_capped_for_identical_models_and_finds_the_losses(full, converted, frames):
+    inputs = [list(next(calibration_set.backbone_samples("content", frames)))]
+    same = layer_snr(converted["content"]["float32"], converted["content"]["float32"], inputs)
+    assert same and all(row["snr_db"] == SNR_CAP_DB for row in same)
+    rows = layer_snr(converted["content"]["float32"], full["content"], inputs)
+    assert len(rows) > 100 and [r["layer"] for r in rows] == list(range(len(rows)))
+    assert all(r["snr_db"] < SNR_CAP_DB for r in rows[1:])
+    top = worst(rows, 3)
+    assert [r["drop_db"] for r in top] == sorted((r["drop_db"] for r in rows), reverse=True)[:3]
+
+
+def test_bad_calibration_clips_are_each_named(tmp_path):
+    (tmp_path / "notes.mp4").write_text("not a video")
+    with pytest.raises(calibration_set.CalibrationError) as error:
+        calibration_set.sample_frames([tmp_path / "missing.mp4", tmp_path / "notes.mp4",
+                                       REAL_CLIPS[0]], fps=1, frames_per_clip=6, seed=0)
+    lines = str(error.value).splitlines()
+    assert len(lines) == 3
+    assert "missing.mp4: no such file" in lines[0]
+    assert "notes.mp4: not a readable video" in lines[1]
+    assert "5 frames at 1 fps, fewer than the 6 frames_per_clip" in lines[2]
+
+
+def test_an_empty_calibration_folder_is_refused(tmp_path):
+    with pytest.raises(calibration_set.CalibrationError, match="holds no clips"):
+        calibration_set.clips_in(tmp_path)
