@@ -149,7 +149,7 @@ def _full_int8(problems: list[str], section: dict) -> None:
         "percentile": _number_range(50, 100)})
 
 
-def _calibration(problems: list[str], section: dict, root: Path, generated: set[Path]) -> None:
+def _calibration(problems: list[str], section: dict, root: Path) -> None:
     section = _leaves(problems, "calibration", section, {
         "fps": _int_range(1, 60), "frames_per_clip": _int_range(1, 256), "seed": _int_range(0)},
         ("clips", "generated"))
@@ -249,11 +249,12 @@ def load_params(path: str | Path = PARAMS_FILE, sections: tuple[str, ...] = SECT
             continue
         if name == "checkpoints":
             _checkpoints(problems, section, path.parent)
-        elif name in ("videos", "calibration"):
+        elif name == "videos":
             crf = (params.get("clips") or {}).get("crf")
             generated = {generated_clip_path(q) for q in crf} if isinstance(crf, dict) else set()
-            check = _videos if name == "videos" else _calibration
-            check(problems, section, path.parent, generated)
+            _videos(problems, section, path.parent, generated)
+        elif name == "calibration":
+            _calibration(problems, section, path.parent)
         elif name in VALIDATORS:
             VALIDATORS[name](problems, section)
     if problems:
