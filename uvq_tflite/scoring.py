@@ -1,7 +1,7 @@
-"""End-to-end UVQ scores three ways: PyTorch reference, TFLite float32, TFLite INT8.
+"""End-to-end UVQ scores of frames: the PyTorch reference chain, or the three .tflite models.
 
-The seed's Table 2: the full chain (content + distortion + aggregation) on
-whole frames, compared frame by frame.
+The full chain (content + distortion + aggregation) on whole frames, as
+`video_scoring` runs it per precision.
 """
 
 from __future__ import annotations
@@ -30,12 +30,3 @@ def tflite_scores(runners: dict[str, TFLiteRunner], frames_per_call: dict[str, i
     content = run("content", reference.resize_for_content(frames))
     distortion = run("distortion", reference.split_patches(frames))
     return run("aggregation", content, distortion)[:, 0]
-
-
-def score_agreement(pytorch: np.ndarray, converted: np.ndarray) -> dict[str, float]:
-    """Absolute and relative score differences, and the video score (mean over frames)."""
-    diff = np.abs(converted.astype(np.float64) - pytorch)
-    rel = diff / np.abs(pytorch)
-    return {"video_score": float(converted.mean()),
-            "mean_abs_diff": float(diff.mean()), "max_abs_diff": float(diff.max()),
-            "mean_rel_diff": float(rel.mean()), "max_rel_diff": float(rel.max())}
