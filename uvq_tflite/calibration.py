@@ -106,8 +106,8 @@ FIXED_RANGES = {"LOGISTIC": (0.0, 1.0), "TANH": (-1.0, 1.0)}
 
 def quantization_ranges(model: bytes, ranges: dict[str, tuple[float, float]]
                         ) -> dict[str, dict[str, np.ndarray]]:
-    """`ranges` as ai-edge-quantizer's calibration result for `model`, completed through
-    value-preserving ops for tensors observed only on the twin's side of them."""
+    """`ranges` as ai-edge-quantizer's calibration result for `model`, completed for the
+    outputs of fixed-range ops and of value-preserving ops past what the twin observed."""
     report = inspect_bytes(model)
     ranges = dict(ranges)
     for op in report.graph:

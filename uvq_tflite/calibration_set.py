@@ -9,6 +9,7 @@ AggregationNet takes the float32 backbones' feature maps of the same frames.
 from __future__ import annotations
 
 import io
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,7 +48,8 @@ def sample_frames(clips: list[str | Path], fps: int, frames_per_clip: int,
         try:
             info = probe(clip, fps)
             picks = _pick(info.frame_count, frames_per_clip, rng, clip, fps)
-            frames = [f for i, f in enumerate(read_frames(info)) if i in picks]
+            kept = itertools.islice(read_frames(info), max(picks) + 1)  # no decoding past
+            frames = [f for i, f in enumerate(kept) if i in picks]
         except UserInputError as exc:
             problems.append(str(exc))
             continue

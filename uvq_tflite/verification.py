@@ -29,12 +29,13 @@ def reference_case(model: str, net: nn.Module, samples: int,
     return [content_inputs], reference.content_features(net, content_inputs)
 
 
-def run_per_call(runner: TFLiteRunner, model: str, inputs: list[np.ndarray],
-                 frames: int) -> np.ndarray:
-    """Run `inputs` through a model built for `frames` frames per call, padding the last call."""
+def calls(model: str, inputs: list[np.ndarray],
+          frames: int) -> list[tuple[list[np.ndarray], int]]:
+    """`inputs` split into calls of a model built for `frames` frames per call: each
+    call's inputs and how many of its frames are real (the last call is padded)."""
     per_frame = [shape[0] for shape in spec(model).input_shapes(1)]
     total = inputs[0].shape[0] // per_frame[0]
-    outputs = []
+    split = []
     for start in range(0, total, frames):
         chunk = []
         for array, k in zip(inputs, per_frame):
@@ -43,8 +44,14 @@ def run_per_call(runner: TFLiteRunner, model: str, inputs: list[np.ndarray],
             if missing:
                 part = np.concatenate([part, np.repeat(part[-k:], missing // k, axis=0)])
             chunk.append(part)
-        outputs.append(runner(*chunk)[:min(frames, total - start)])
-    return np.concatenate(outputs)
+        split.append((chunk, min(frames, total - start)))
+    return split
+
+
+def run_per_call(runner: TFLiteRunner, model: str, inputs: list[np.ndarray],
+                 frames: int) -> np.ndarray:
+    """Run `inputs` through a model built for `frames` frames per call, padding the last call."""
+    return np.concatenate([runner(*chunk)[:real] for chunk, real in calls(model, inputs, frames)])
 
 
 def hardware_facts(data: bytes, model: str, frames: int) -> dict:
@@ -85,17 +92,11 @@ def verify_model(model: str, net: nn.Module, tflite: dict[str, Path], frames: in
     picks = np.unique(np.linspace(0, expected.size - 1, PLOT_POINTS).astype(int))
     points = [{"reference": float(expected.flat[i]),
                **{p: float(outputs[p].flat[i]) for p in PRECISIONS}} for i in picks]
-    calls = _calls(model, inputs, frames)[:LAYER_SAMPLES]
-    layers = layer_report(model, files["float32"], files["full_int8"], net, calls, threads)
+    whole = [chunk for chunk, real in calls(model, inputs, frames) if real == frames]
+    layers = layer_report(model, files["float32"], files["full_int8"], net,
+                          whole[:LAYER_SAMPLES], threads)
     metrics["full_int8"]["worst_layers"] = [
         {k: r[k] for k in ("layer", "op", "tensor", "snr_db", "drop_db")}
         for r in worst(layers, WORST_LAYERS)]
     return metrics, points, layers
 
-
-def _calls(model: str, inputs: list[np.ndarray], frames: int) -> list[list[np.ndarray]]:
-    """`inputs` split into the model's calls of `frames` frames (whole calls only)."""
-    per_frame = [shape[0] for shape in spec(model).input_shapes(1)]
-    total = inputs[0].shape[0] // per_frame[0]
-    return [[a[start * k:(start + frames) * k] for a, k in zip(inputs, per_frame)]
-            for start in range(0, total - frames + 1, frames)]

@@ -127,9 +127,10 @@ def score_video(videos: str | Path | Iterable[str | Path], precisions: str | Ite
                 show_progress: bool = False) -> dict:
     """Score clips as UVQ 1.5 does: {video path as given: {precision: {uvq1p5_score, ...}}}.
 
-    Precisions: `all` or any of pytorch, float32, int8 (a comma list or
-    iterable). A clip that cannot be read raises VideoError, unless `on_error`
-    is given: it is then called with the error and the clip is left out.
+    Precisions: `all` or any of SCORE_PRECISIONS (pytorch, float32, int8,
+    full_int8), a comma list or iterable. A clip that cannot be read raises
+    VideoError, unless `on_error` is given: it is then called with the error
+    and the clip is left out.
     """
     paths = [videos] if isinstance(videos, (str, Path)) else list(videos)
     infos = []
