@@ -14,7 +14,7 @@ def main(args, params):
     write_atomic(args.output, calibrated(
         args.model, read_tflite(args.input), load_network(args.model, args.checkpoint),
         lambda: calibration_set.model_samples(args.model, data), settings["estimator"],
-        settings["percentile"], params["verification"]["threads"]))
+        settings["percentile"], params["verification"]["threads"], settings["io"]))
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections
+
 import numpy as np
 import pytest
 from conftest import VIDEOS
@@ -13,6 +15,7 @@ from uvq_tflite.export import export_twin
 from uvq_tflite.full_int8 import twin_names
 from uvq_tflite.layers import layer_snr, worst
 from uvq_tflite.metrics import SNR_CAP_DB
+from uvq_tflite.quantize import quantize_full_int8
 from uvq_tflite.runtime import TFLiteRunner, dequantize_output, quantize_input
 from uvq_tflite.tflite_file import inspect_bytes
 
@@ -100,6 +103,29 @@ def test_layer_snr_is_capped_for_identical_models_and_finds_the_losses(full, con
     assert all(r["snr_db"] < SNR_CAP_DB for r in rows[1:])
     top = worst(rows, 3)
     assert [r["drop_db"] for r in top] == sorted((r["drop_db"] for r in rows), reverse=True)[:3]
+
+
+@pytest.mark.parametrize("model", ["distortion", "aggregation"])
+def test_float_io_converts_at_the_edges_and_computes_what_int8_io_computes(full, converted,
+                                                                          frames, model):
+    """io: float32 gives float inputs and outputs, a QUANTIZE of each input and a
+    DEQUANTIZE into each output, and the same integer graph between them."""
+    float_model = converted[model]["float32"]
+    ranges = quantization_ranges(float_model, ranges_of(full[model]))
+    int8_io = quantize_full_int8(float_model, ranges)
+    float_io = quantize_full_int8(float_model, ranges, io="float32")
+    report = inspect_bytes(float_io)
+    assert report.float_ops == {}
+    assert {t.dtype for t in report.inputs + report.outputs} == {"float32"}
+    edges = collections.Counter(QUANTIZE=len(report.inputs), DEQUANTIZE=len(report.outputs))
+    assert (collections.Counter(op.op for op in report.graph)
+            == collections.Counter(op.op for op in inspect_bytes(int8_io).graph) + edges)
+    read_back = ranges_of(float_io)  # its twin is quantized with the same ranges
+    assert all(read_back[t.name] == ranges_of(int8_io)[t.name] for t in report.inputs)
+    data = ({"frames": frames} if model != "aggregation" else calibration_set.backbone_features(
+        frames, {m: converted[m]["float32"] for m in ("content", "distortion")}))
+    inputs = next(calibration_set.model_samples(model, data))
+    np.testing.assert_array_equal(TFLiteRunner(float_io)(*inputs), TFLiteRunner(int8_io)(*inputs))
 
 
 def test_bad_calibration_clips_are_each_named(tmp_path):

@@ -126,7 +126,8 @@ def quantization_ranges(model: bytes, ranges: dict[str, tuple[float, float]]
 
 def ranges_of(quantized_model: bytes) -> dict[str, tuple[float, float]]:
     """The activation ranges a full-integer model was quantized with (from scales and
-    zero points), to quantize its twin identically."""
+    zero points), to quantize its twin identically; a float input or output takes the
+    range of the INT8 tensor it is converted to or from."""
     from ai_edge_litert.interpreter import Interpreter
 
     ranges = {}
@@ -135,4 +136,10 @@ def ranges_of(quantized_model: bytes) -> dict[str, tuple[float, float]]:
         if d["dtype"] == np.int8 and len(q["scales"]) == 1:
             scale, zero = float(q["scales"][0]), int(q["zero_points"][0])
             ranges[d["name"]] = ((-128 - zero) * scale, (127 - zero) * scale)
+    for op in inspect_bytes(quantized_model).graph:  # float I/O: the edges' conversions
+        if op.op in ("QUANTIZE", "DEQUANTIZE"):
+            source, target = ((op.outputs[0], op.inputs[0]) if op.op == "QUANTIZE"
+                              else (op.inputs[0], op.outputs[0]))
+            if source in ranges:
+                ranges.setdefault(target, ranges[source])
     return ranges

@@ -88,7 +88,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
             dest = out_dir / spec(model).tflite_name("full_int8")
             write_atomic(dest, calibrated(
                 model, float_model, net, lambda: calibration_set.model_samples(model, data),
-                args.estimator, args.percentile))
+                args.estimator, args.percentile, io=args.io))
             _report(dest, started)
     return EXIT_OK
 
@@ -213,7 +213,7 @@ def _op_list(text: str) -> list[str]:
 
 def build_parser() -> argparse.ArgumentParser:
     from uvq_tflite.calibration import ESTIMATORS
-    from uvq_tflite.quantize import FLOAT_OPS, RECIPES
+    from uvq_tflite.quantize import FLOAT_OPS, IO_TYPES, RECIPES
 
     parser = argparse.ArgumentParser(
         prog="uvq-tflite",
@@ -240,10 +240,12 @@ def build_parser() -> argparse.ArgumentParser:
                       help="frames per second read from each calibration clip (default 4)")
     conv.add_argument("--frames-per-clip", type=_positive_int, default=8,
                       help="calibration frames chosen from each clip (default 8)")
-    conv.add_argument("--estimator", default="mse", choices=ESTIMATORS,
-                      help="how full_int8 activation ranges are chosen (default mse)")
+    conv.add_argument("--estimator", default=ESTIMATORS[0], choices=ESTIMATORS,
+                      help=f"how full_int8 activation ranges are chosen (default {ESTIMATORS[0]})")
     conv.add_argument("--percentile", type=float, default=99.99,
                       help="with --estimator percentile: the central percent kept")
+    conv.add_argument("--io", default=IO_TYPES[0], choices=IO_TYPES,
+                      help=f"full_int8 input and output type (default {IO_TYPES[0]})")
     conv.set_defaults(func=cmd_convert)
 
     quant = sub.add_parser("quantize", help="float32 .tflite -> INT8 .tflite")

@@ -50,15 +50,16 @@ def _split(calls: Calls, split: Callable) -> Iterator[Sequence[np.ndarray]]:
 
 
 def calibrated(model: str, float_model: bytes, net: nn.Module, calls: Callable[[], Calls],
-               estimator: str, percentile: float, threads: int = 2) -> bytes:
-    """The full-integer model of `float_model`, activation ranges measured on `calls()`."""
+               estimator: str, percentile: float, threads: int = 2, io: str = "int8") -> bytes:
+    """The full-integer model of `float_model`, activation ranges measured on `calls()`,
+    with `io` inputs and outputs (quantize.IO_TYPES)."""
     observed, split = _observed(model, float_model, net)
     ranges = activation_ranges(observed, lambda: _split(calls(), split), estimator, percentile,
                                threads)
     if observed is not float_model:
         names = twin_names(observed, float_model)
         ranges = {names[n]: r for n, r in ranges.items() if n in names}
-    return quantize_full_int8(float_model, quantization_ranges(float_model, ranges))
+    return quantize_full_int8(float_model, quantization_ranges(float_model, ranges), io)
 
 
 def layer_report(model: str, float_model: bytes, full_model: bytes, net: nn.Module,

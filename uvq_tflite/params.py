@@ -143,10 +143,12 @@ def _verification(problems: list[str], section: dict) -> None:
 
 def _full_int8(problems: list[str], section: dict) -> None:
     from uvq_tflite.calibration import ESTIMATORS
+    from uvq_tflite.quantize import IO_TYPES
 
     _leaves(problems, "full_int8", section, {
         "estimator": ((lambda v: v in ESTIMATORS), f"one of {', '.join(ESTIMATORS)}"),
-        "percentile": _number_range(50, 100)})
+        "percentile": _number_range(50, 100),
+        "io": ((lambda v: v in IO_TYPES), f"one of {', '.join(IO_TYPES)}")})
 
 
 def _calibration(problems: list[str], section: dict, root: Path) -> None:

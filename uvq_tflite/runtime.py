@@ -34,13 +34,18 @@ def without_native_noise():
 
 
 def quantize_input(array: np.ndarray, detail: dict) -> np.ndarray:
-    """Float values -> the input tensor's type, with its own scale and zero point if integer."""
+    """Float values -> the input tensor's type, with its own scale and zero point if integer.
+
+    Rounds as TFLite's QUANTIZE kernel does (times the float32 reciprocal of the scale,
+    ties to even), so an INT8-input model sees what its float-input twin computes: UVQ's
+    [-1, 1] pixels fall exactly halfway between INT8 steps, where rounding modes differ."""
     dtype = detail["dtype"]
     if not np.issubdtype(dtype, np.integer):
         return np.ascontiguousarray(array, dtype)
     scale, zero = detail["quantization"]
     info = np.iinfo(dtype)
-    return np.clip(np.round(array / scale + zero), info.min, info.max).astype(dtype)
+    steps = np.rint(np.asarray(array, np.float32) * np.float32(1 / np.float32(scale)))
+    return np.clip(steps + zero, info.min, info.max).astype(dtype)
 
 
 def dequantize_output(array: np.ndarray, detail: dict) -> np.ndarray:
