@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +23,32 @@ PARITY_CHECKPOINTS = {
 }
 
 
-def pytest_sessionstart(session):
-    if not SHARED.is_dir():
-        pytest.exit(f"reference data not found at {SHARED}: put shared/uvq beside the repo "
-                    f"or set UVQ_SHARED", 2)
+SHARED_NAMES = ("SHARED", "PARITY", "VIDEOS", "PUBLISHED_AGGREGATION", "PARITY_CHECKPOINTS")
+SHARED_FIXTURES = ("expected", "parity_frame", "parity_nets", "calibration_frames", "converted",
+                   "parity_models")
+
+
+def _reads_shared(func) -> bool:
+    try:
+        source = inspect.getsource(func)
+    except (OSError, TypeError):
+        return False
+    return any(re.search(rf"\b{name}\b", source) for name in SHARED_NAMES)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Without ../shared, skip exactly the tests that read it: directly, or through a
+    fixture (ours or their module's) that does."""
+    if SHARED.is_dir():
+        return
+    skip = pytest.mark.skip(reason=f"reference data not found at {SHARED}: put shared/uvq "
+                                   f"beside the repo or set UVQ_SHARED")
+    for item in items:
+        closure = getattr(item, "fixturenames", ())
+        defs = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+        if (any(name in SHARED_FIXTURES for name in closure) or _reads_shared(item.function)
+                or any(_reads_shared(d.func) for ds in defs.values() for d in ds)):
+            item.add_marker(skip)
 
 
 def parity_frame_u8(seed: int = 7) -> np.ndarray:

@@ -45,13 +45,14 @@ def make_bad(kind: str, tmp_path):
     if kind == "empty":
         path.write_bytes(b"")
     elif kind == "truncated":
-        path.write_bytes(PUBLISHED_AGGREGATION.read_bytes()[:4096])
+        torch.save(spec("aggregation").network().state_dict(), path)
+        path.write_bytes(path.read_bytes()[:4096])
     elif kind == "text":
         path.write_text("this is not a checkpoint\n")
     elif kind == "module":
         torch.save(spec("aggregation").network(), path)
     elif kind == "other-network":
-        return PARITY_CHECKPOINTS["distortion"]
+        torch.save(spec("distortion").network().state_dict(), path)
     return path
 
 

@@ -19,8 +19,6 @@ from uvq_tflite.quantize import quantize_full_int8
 from uvq_tflite.runtime import TFLiteRunner, dequantize_output, quantize_input
 from uvq_tflite.tflite_file import inspect_bytes
 
-REAL_CLIPS = [VIDEOS / "carphone_pristine.mp4", VIDEOS / "carphone_distorted.mp4"]
-
 
 @pytest.fixture(scope="module")
 def full(converted):
@@ -131,8 +129,9 @@ def test_float_io_converts_at_the_edges_and_computes_what_int8_io_computes(full,
 def test_bad_calibration_clips_are_each_named(tmp_path):
     (tmp_path / "notes.mp4").write_text("not a video")
     with pytest.raises(calibration_set.CalibrationError) as error:
-        calibration_set.sample_frames([tmp_path / "missing.mp4", tmp_path / "notes.mp4",
-                                       REAL_CLIPS[0]], fps=1, frames_per_clip=6, seed=0)
+        calibration_set.sample_frames(
+            [tmp_path / "missing.mp4", tmp_path / "notes.mp4", VIDEOS / "carphone_pristine.mp4"],
+            fps=1, frames_per_clip=6, seed=0)
     lines = str(error.value).splitlines()
     assert len(lines) == 3
     assert "missing.mp4: no such file" in lines[0]

@@ -13,14 +13,13 @@ from uvq_tflite import reference as ref
 from uvq_tflite.deploy import MODELS, spec
 from uvq_tflite.nets.backbone import MBCONV_TABLE, same_padding
 
-MANIFEST = json.loads((SHARED / "state_dict_manifest.json").read_text())
-
 
 @pytest.mark.parametrize("model", MODELS)
 def test_state_dict_matches_manifest(model):
+    manifest = json.loads((SHARED / "state_dict_manifest.json").read_text())
     state = spec(model).network().state_dict()
     actual = [[k, list(v.shape), str(v.dtype).removeprefix("torch.")] for k, v in state.items()]
-    assert sorted(actual) == sorted(MANIFEST[model])
+    assert sorted(actual) == sorted(manifest[model])
 
 
 @pytest.mark.parametrize("model, params", [("distortion", 3_759_228), ("content", 3_759_228),

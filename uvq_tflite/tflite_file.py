@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import struct
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -103,6 +104,12 @@ def _check_buffer(buffer, size: int, index: int) -> None:
         raise ValueError(f"buffer {index} ({external} bytes at {offset}) lies past the end")
 
 
+# What the generated flatbuffer reader raises on corrupt offsets and lengths (TypeError:
+# flatbuffers' "bad number" for an out-of-range offset), and _bounded/_check_buffer on
+# implausible ones; anything else is a bug, not bad input.
+CORRUPTION_ERRORS = (struct.error, IndexError, ValueError, OverflowError, TypeError)
+
+
 def inspect_bytes(data: bytes, path: str | Path = "<bytes>") -> Inspection:
     """Parse a flatbuffer; TFLiteFileError if it is malformed."""
     check_identifier(data, path)
@@ -110,9 +117,9 @@ def inspect_bytes(data: bytes, path: str | Path = "<bytes>") -> Inspection:
         return _inspect(data, str(path))
     except TFLiteFileError:
         raise
-    except Exception as exc:  # the generated reader raises anything on corrupt offsets
+    except CORRUPTION_ERRORS as exc:
         raise TFLiteFileError(f"{path}: malformed TFLite flatbuffer ({type(exc).__name__}: "
-                              f"{exc})") from None
+                              f"{str(exc)[:200]})") from None
 
 
 def inspect_file(path: str | Path) -> Inspection:
