@@ -19,13 +19,20 @@ help:
 	@echo "make lint       ruff over the library, stages and tests"
 	@echo "make bench      time the pipeline, LiteRT latency and video scoring, write benchmarks/*.json"
 	@echo "make setup      create .venv/ and install pinned dependencies (idempotent)"
-	@echo "make clean      remove generated models and caches (keeps .venv/ and DVC's cache)"
+	@echo "make clean      remove generated models, data and caches (keeps tracked files, .venv/ and DVC's cache)"
 
 setup: $(STAMP)
 
+# Where torch comes from. Empty: pip's own configuration (here, the CPU build on
+# this disk). On an ordinary machine, where plain PyPI resolves torch to the
+# CUDA build, use PyTorch's CPU wheels:
+#   make setup TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?=
+TORCH_FROM := $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX) --extra-index-url https://pypi.org/simple)
+
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt torch==2.13.0
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt $(TORCH_FROM) torch==2.13.0
 	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	@touch $@
 
@@ -56,6 +63,8 @@ lock: setup
 	@{ head -2 constraints.txt; cat constraints.txt.new; } > constraints.txt.tmp
 	@rm constraints.txt.new && mv constraints.txt.tmp constraints.txt
 
+# Only what git ignores: the tracked models/*/.gitignore files stay.
 clean:
-	rm -rf models/demo models/checkpoints models/tflite report .pytest_cache .hypothesis
+	git clean -fdXq -- models data report
+	rm -rf .pytest_cache .hypothesis
 	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +

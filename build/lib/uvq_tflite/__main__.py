@@ -1,0 +1,5 @@
+import sys
+
+from uvq_tflite.cli import main
+
+sys.exit(main())

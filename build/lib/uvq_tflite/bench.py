@@ -1,0 +1,235 @@
+"""`make bench`: pipeline timings and memory, and LiteRT latency float32 vs INT8.
+
+Not a DVC stage: measuring never makes the pipeline stale. Results go to
+benchmarks/pipeline.json and benchmarks/latency.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+import yaml
+
+from uvq_tflite.console import EXIT_OK, EXIT_USAGE, log
+from uvq_tflite.deploy import MODELS, PRECISIONS, SCORE_PRECISIONS, spec
+from uvq_tflite.files import write_json
+
+OUT_DIR = Path("benchmarks")
+
+
+class PeakMemory:
+    """Peak of the summed RSS of a process tree, sampled every `interval` seconds."""
+
+    def __init__(self, pid: int, interval: float = 0.05):
+        self.peak = 0
+        self._root = psutil.Process(pid)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, args=(interval,), daemon=True)
+
+    def _sample(self, interval: float) -> None:
+        while not self._stop.is_set():
+            total = 0
+            try:
+                for proc in [self._root, *self._root.children(recursive=True)]:
+                    try:
+                        total += proc.memory_info().rss
+                    except psutil.Error:
+                        pass
+            except psutil.Error:
+                break
+            self.peak = max(self.peak, total)
+            self._stop.wait(interval)
+
+    def __enter__(self) -> "PeakMemory":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _timed(command: list[str], cwd: Path, env: dict | None = None) -> tuple[dict, str]:
+    """Wall time and peak RSS of a command's process tree, and its output; exit on failure."""
+    started = time.monotonic()
+    proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    with PeakMemory(proc.pid) as memory:
+        output, _ = proc.communicate()
+    seconds = time.monotonic() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed in {cwd}:\n{output[-3000:]}")
+    return {"seconds": round(seconds, 2), "peak_rss_mb": round(memory.peak / 1e6, 1)}, output
+
+
+def _timed_repro(root: Path, env: dict, *flags: str) -> dict:
+    result, output = _timed([sys.executable, "-m", "dvc", "repro", *flags], root, env)
+    return {**result, "stages_run": sorted(set(re.findall(r"Running stage '([^']+)'", output)))}
+
+
+def bench_pipeline(repo: Path) -> dict:
+    """Full repro of a clean clone, a no-op repro, a forced repro of every stage and
+    one-checkpoint changes, timed in one run."""
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    if subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
+                      capture_output=True, text=True).stdout.strip():
+        log("note: uncommitted changes are not benchmarked (a clean clone of HEAD is)")
+    with tempfile.TemporaryDirectory(prefix="uvq-bench-") as tmp:
+        root = Path(tmp) / "clone"
+        subprocess.run(["git", "clone", "-q", str(repo), str(root)], check=True)
+        env["PYTHONPATH"] = str(root)  # the clone's stages run the clone's code
+        results = {}
+        log("bench: full dvc repro of a clean clone ...")
+        results["full"] = _timed_repro(root, env)
+        log(f"bench: full {results['full']['seconds']} s; no-op repro ...")
+        results["noop"] = _timed_repro(root, env)
+        log("bench: forced repro of every stage ...")
+        results["forced"] = _timed_repro(root, env, "--force")
+        for model in ("aggregation", "distortion"):
+            path = root / "user" / f"{model}_net.pth"
+            path.parent.mkdir(exist_ok=True)
+            shutil.copy(root / "models/demo" / f"{model}_net.pth", path)
+            _perturb_checkpoint(path)
+            params_path = root / "params.yaml"
+            params = yaml.safe_load(params_path.read_text())
+            params["checkpoints"][model] = str(path.relative_to(root))
+            params_path.write_text(yaml.safe_dump(params, sort_keys=False))
+            log(f"bench: one-checkpoint change ({model}) ...")
+            results[f"change_{model}"] = _timed_repro(root, env)
+    full = results["full"]["seconds"]
+    for key in ("change_aggregation", "change_distortion"):
+        results[key]["fraction_of_full"] = round(results[key]["seconds"] / full, 3)
+        results[key]["fraction_of_forced"] = round(
+            results[key]["seconds"] / results["forced"]["seconds"], 3)
+    return results
+
+
+def _perturb_checkpoint(path: Path) -> None:
+    import torch
+
+    state = torch.load(path, weights_only=True)
+    first = next(k for k, v in state.items() if v.is_floating_point())
+    state[first] = state[first] * 1.01
+    torch.save(state, path)
+
+
+def bench_latency(tflite_dir: Path, threads: int, runs: int, warmup: int) -> dict:
+    """Median latency of each .tflite, every precision measured side by side, interleaved.
+
+    Only `invoke` is timed: quantizing a full-integer model's input is not inference.
+    """
+    from uvq_tflite.runtime import TFLiteRunner
+    from uvq_tflite.tflite_file import read_tflite
+
+    rng = np.random.default_rng(0)
+    results = {}
+    for model in MODELS:
+        runners, sizes, inputs = {}, {}, None
+        for precision in PRECISIONS:
+            data = read_tflite(tflite_dir / spec(model).tflite_name(precision))
+            runners[precision] = runner = TFLiteRunner(data, num_threads=threads)
+            sizes[precision] = len(data)
+            inputs = inputs or [rng.uniform(-1, 1, d["shape"]).astype(np.float32)
+                                for d in runner.inputs]
+            runner.set_inputs(*inputs)
+        times = {p: [] for p in PRECISIONS}
+        for i in range(warmup + runs):
+            for precision, runner in runners.items():  # interleaved: same conditions
+                started = time.perf_counter()
+                runner.invoke()
+                if i >= warmup:
+                    times[precision].append(time.perf_counter() - started)
+        entry = {p: {"median_ms": round(1e3 * statistics.median(times[p]), 2),
+                     "size_mb": round(sizes[p] / 1e6, 3)} for p in PRECISIONS}
+        for p in PRECISIONS[1:]:
+            entry[p]["speedup_vs_float32"] = round(
+                entry["float32"]["median_ms"] / entry[p]["median_ms"], 3)
+            entry[p]["size_vs_float32"] = round(sizes[p] / sizes["float32"], 3)
+        results[model] = entry
+        log(f"bench: {model}: " + ", ".join(f"{p} {entry[p]['median_ms']} ms"
+                                            for p in PRECISIONS))
+    return results
+
+
+LONG_CLIP = {"seconds": 600, "fps": 2, "width": 1920, "height": 1080, "seed": 0}
+SCORED_CLIP = {"seconds": 10, "fps": 25, "width": 640, "height": 360, "seed": 0}
+READ_ONLY = ("import sys; from uvq_tflite.video import probe, read_frames; "
+             "print(sum(1 for _ in read_frames(probe(sys.argv[1]))))")
+
+
+def bench_video(tflite_dir: Path, checkpoint_dir: Path) -> dict:
+    """The reader on a 10-minute 1080p clip, then each precision scoring a 10 s clip,
+    each in its own process: wall time and peak RSS."""
+    from uvq_tflite.clips import clip_bytes
+
+    results: dict = {}
+    with tempfile.TemporaryDirectory(prefix="uvq-bench-video-") as tmp:
+        long_clip, scored = Path(tmp) / "long.mp4", Path(tmp) / "scored.mp4"
+        log("bench: encoding a 10-minute 1080p clip ...")
+        long_clip.write_bytes(clip_bytes(LONG_CLIP, 30, preset="ultrafast"))
+        scored.write_bytes(clip_bytes(SCORED_CLIP, 30))
+        read, output = _timed([sys.executable, "-c", READ_ONLY, str(long_clip)], Path.cwd())
+        results["read_10_min_1080p"] = {**read, "frames": int(output.split()[-1]),
+                                        "clip": LONG_CLIP}
+        log(f"bench: reader {read}")
+        results["score_10_s"] = {"clip": SCORED_CLIP}
+        for precision in SCORE_PRECISIONS:
+            run, _ = _timed([sys.executable, "-m", "uvq_tflite", "score", str(scored),
+                             "--precision", precision, "--models-dir", str(tflite_dir),
+                             "--checkpoint-dir", str(checkpoint_dir),
+                             "--output", str(Path(tmp) / f"{precision}.json")], Path.cwd())
+            run["seconds_per_video_second"] = round(run["seconds"] / SCORED_CLIP["seconds"], 3)
+            results["score_10_s"][precision] = run
+            log(f"bench: score {precision} {run}")
+    return results
+
+
+def machine() -> dict:
+    return {"cpu_count": os.cpu_count(), "machine": platform.machine(),
+            "python": platform.python_version(), "processor": platform.processor() or None}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m uvq_tflite.bench", description=__doc__)
+    parser.add_argument("--only", choices=("pipeline", "latency", "video"))
+    parser.add_argument("--threads", type=int, default=2, help="LiteRT interpreter threads")
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--tflite-dir", default="models/tflite")
+    args = parser.parse_args(argv)
+    OUT_DIR.mkdir(exist_ok=True)
+    if args.only in (None, "latency"):
+        if not all((Path(args.tflite_dir) / spec(m).tflite_name(p)).is_file()
+                   for m in MODELS for p in PRECISIONS):
+            log(f"no models in {args.tflite_dir}: run `make repro` first")
+            return EXIT_USAGE
+        latency = {"machine": machine(), "threads": args.threads, "runs": args.runs,
+                   "models": bench_latency(Path(args.tflite_dir), args.threads, args.runs,
+                                           args.warmup)}
+        write_json(OUT_DIR / "latency.json", latency)
+    if args.only in (None, "video"):
+        write_json(OUT_DIR / "video.json", {"machine": machine(), **bench_video(
+            Path(args.tflite_dir), Path("models/checkpoints"))})
+    if args.only in (None, "pipeline"):
+        pipeline = {"machine": machine(), **bench_pipeline(Path.cwd())}
+        write_json(OUT_DIR / "pipeline.json", pipeline)
+    log(f"bench: wrote {OUT_DIR}/")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

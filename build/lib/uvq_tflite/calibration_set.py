@@ -1,0 +1,116 @@
+"""The calibration set of the full-integer models: real decoded frames, preprocessed as UVQ does.
+
+Frames come from clips read exactly as UVQ reads them (`video.read_frames`), a
+seeded choice of `frames_per_clip` per clip; the backbones take them as UVQ
+feeds them (content: 256x256 bilinear, distortion: the 3x3 patches), and
+AggregationNet takes the float32 backbones' feature maps of the same frames.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from uvq_tflite import reference
+from uvq_tflite.errors import UserInputError
+from uvq_tflite.video import probe, read_frames
+
+
+class CalibrationError(UserInputError):
+    """Calibration clips or settings that cannot give the calibration set asked for."""
+
+
+def clips_in(directory: str | Path) -> list[Path]:
+    """The clips of a calibration folder: every file not hidden, in name order."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise CalibrationError(f"{directory}: not a directory of calibration clips")
+    clips = sorted(p for p in directory.iterdir() if p.is_file() and not p.name.startswith("."))
+    if not clips:
+        raise CalibrationError(f"{directory}: holds no clips to calibrate on")
+    return clips
+
+
+def sample_frames(clips: list[str | Path], fps: int, frames_per_clip: int,
+                  seed: int) -> np.ndarray:
+    """uint8 [clips * frames_per_clip, 1080, 1920, 3], chosen at random (seeded) per clip.
+
+    A chosen frame that only pads a short decode (zeros) does not count.
+    CalibrationError names every clip that is unreadable or gives too few frames.
+    """
+    rng = np.random.default_rng(seed)
+    chosen, problems = [], []
+    for clip in clips:
+        try:
+            info = probe(clip, fps)
+            picks = _pick(info.frame_count, frames_per_clip, rng, clip, fps)
+            kept = itertools.islice(read_frames(info), max(picks) + 1)  # no decoding past
+            frames = [f for i, f in enumerate(kept) if i in picks]
+        except UserInputError as exc:
+            problems.append(str(exc))
+            continue
+        real = [f for f in frames if f.any()]
+        if len(real) < frames_per_clip:
+            problems.append(f"{clip}: only {len(real)} of the {frames_per_clip} frames chosen "
+                            f"at {fps} fps hold video (the rest pad a short decode)")
+        chosen += real
+    if problems:
+        raise CalibrationError("\n".join(problems))
+    return np.stack(chosen)
+
+
+def _pick(available: int, wanted: int, rng: np.random.Generator, clip, fps: int) -> set[int]:
+    if available < wanted:
+        raise CalibrationError(f"{clip}: {available} frames at {fps} fps, fewer than the "
+                               f"{wanted} frames_per_clip asked for; raise calibration.fps "
+                               f"or lower frames_per_clip")
+    return set(rng.choice(available, wanted, replace=False).tolist())
+
+
+def to_bytes(**arrays: np.ndarray) -> bytes:
+    """An .npz of `arrays`, byte-identical for equal arrays (no timestamps, no compression)."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def load(path: str | Path) -> dict[str, np.ndarray]:
+    with np.load(path) as data:
+        return dict(data)
+
+
+def backbone_samples(model: str, frames: np.ndarray) -> Iterator[list[np.ndarray]]:
+    """Inputs of the distortion or content model, one frame at a time."""
+    for frame in frames:
+        batch = reference.to_model_range(frame)[None]
+        yield ([reference.split_patches(batch)] if model == "distortion"
+               else [reference.resize_for_content(batch)])
+
+
+def backbone_features(frames: np.ndarray, float_models: dict[str, bytes],
+                      threads: int = 2) -> dict[str, np.ndarray]:
+    """AggregationNet's calibration set: the float32 content and distortion models'
+    feature maps of `frames`, {"content": [N, 8, 8, 128], "distortion": [N, 24, 24, 128]}."""
+    from uvq_tflite.deploy import spec
+    from uvq_tflite.runtime import TFLiteRunner
+    from uvq_tflite.verification import run_per_call
+
+    features = {}
+    for model in ("content", "distortion"):
+        runner = TFLiteRunner(float_models[model], threads, f"{model} float32 model")
+        per_call = spec(model).frames_per_call([list(d["shape"]) for d in runner.inputs])
+        features[model] = np.concatenate([run_per_call(runner, model, inputs, per_call)
+                                          for inputs in backbone_samples(model, frames)])
+    return features
+
+
+def model_samples(model: str, data: dict[str, np.ndarray]) -> Iterator[list[np.ndarray]]:
+    """Calibration inputs of `model` from a calibration file's arrays: `frames` for the
+    backbones, `content` and `distortion` feature maps for AggregationNet."""
+    if model == "aggregation":
+        return ([c[None], d[None]] for c, d in zip(data["content"], data["distortion"]))
+    return backbone_samples(model, data["frames"])

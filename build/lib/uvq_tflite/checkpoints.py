@@ -1,0 +1,91 @@
+"""Safe loading and validation of UVQ 1.5 checkpoints."""
+
+from __future__ import annotations
+
+import io
+import pickle
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from uvq_tflite.deploy import spec
+from uvq_tflite.errors import CheckpointError, first_line
+
+PREFIX = "model."
+MAX_LISTED = 3
+
+
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """Tensors of a plain state-dict file; never runs pickled code."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: empty file, not a PyTorch checkpoint")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(
+            f"{path}: refused to unpickle: it holds Python objects, not a plain "
+            f"state dict of tensors ({first_line(exc)})") from None
+    except Exception as exc:  # weights_only: a failure here never ran any code
+        raise CheckpointError(
+            f"{path}: not a readable PyTorch checkpoint (truncated or another "
+            f"format): {first_line(exc)}") from None
+    if not isinstance(state, dict) or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+        raise CheckpointError(f"{path}: not a state dict (expected a mapping of "
+                              f"names to tensors, got {type(state).__name__})")
+    if state and all(k.startswith(PREFIX) for k in state):
+        state = {k[len(PREFIX):]: v for k, v in state.items()}
+    return state
+
+
+def _listed(items: list[str]) -> str:
+    more = f" (+{len(items) - MAX_LISTED} more)" if len(items) > MAX_LISTED else ""
+    return ", ".join(items[:MAX_LISTED]) + more
+
+
+def layout_problems(expected: dict[str, torch.Tensor],
+                    state: dict[str, torch.Tensor]) -> list[str]:
+    """Missing and unexpected keys, then shape and dtype mismatches."""
+    problems = []
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    if missing:
+        problems.append(f"{len(missing)} missing keys: {_listed(missing)}")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected keys: {_listed(unexpected)}")
+    mismatched = [
+        f"{k} is {list(state[k].shape)} {str(state[k].dtype).removeprefix('torch.')}, "
+        f"expected {list(v.shape)} {str(v.dtype).removeprefix('torch.')}"
+        for k, v in expected.items()
+        if k in state and (state[k].shape != v.shape or state[k].dtype != v.dtype)]
+    if mismatched:
+        problems.append(f"{len(mismatched)} shape/dtype mismatches: {_listed(mismatched)}")
+    return problems
+
+
+def load_network(model: str, path: str | Path) -> nn.Module:
+    """The `model` network in eval mode with the checkpoint's weights."""
+    net = spec(model).network()
+    state = read_state_dict(path)
+    problems = layout_problems(net.state_dict(), state)
+    if problems:
+        raise CheckpointError(
+            f"{path}: not a UVQ 1.5 {model} checkpoint: " + "; ".join(problems))
+    net.load_state_dict(state, strict=True)
+    return net.eval()
+
+
+def state_dict_bytes(state: dict[str, torch.Tensor]) -> bytes:
+    """`torch.save` of a state dict, byte-identical for equal tensors."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()
+
+
+def normalized_checkpoint_bytes(path: str | Path) -> bytes:
+    """A checkpoint's tensors re-saved canonically, without a `model.` prefix."""
+    return state_dict_bytes(read_state_dict(path))

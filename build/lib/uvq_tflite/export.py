@@ -1,0 +1,62 @@
+"""PyTorch deployment wrapper -> float32 TFLite flatbuffer, via litert-torch."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import sys
+
+import torch
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+from uvq_tflite.deploy import spec
+
+
+def export_float32(model: str, net: nn.Module, frames: int = 1) -> bytes:
+    """Convert the deployment wrapper of `net` to a float32 flatbuffer."""
+    model_spec = spec(model)
+    return _convert(model_spec.wrapper(fold_batch_norms(net)), model_spec.input_shapes(frames))
+
+
+def export_twin(model: str, net: nn.Module) -> bytes | None:
+    """The float32 calibration twin of `model` (see ModelSpec.twin), or None if it has none."""
+    model_spec = spec(model)
+    if model_spec.twin is None:
+        return None
+    return _convert(model_spec.twin(fold_batch_norms(net)), model_spec.twin_input_shapes)
+
+
+def _convert(wrapper: nn.Module, input_shapes: list[tuple[int, ...]]) -> bytes:
+    import litert_torch
+
+    sample = tuple(torch.zeros(shape) for shape in input_shapes)
+    # litert-torch reports progress on stdout; keep stdout for results.
+    with contextlib.redirect_stdout(sys.stderr):
+        return bytes(litert_torch.convert(wrapper.eval(), sample).model_content())
+
+
+def fold_batch_norms(net: nn.Module) -> nn.Module:
+    """An eval-mode copy of `net` with each BatchNorm2d that follows a conv folded into it.
+
+    The TFLite converter folds them anyway; folding first leaves torch.export a
+    smaller graph and shortens an EfficientNet conversion by about a third.
+    A conv is an nn.Conv2d or a module holding one as `.conv`, directly before
+    the BatchNorm2d in the same nn.Sequential.
+    """
+    net = copy.deepcopy(net).eval()
+    for seq in net.modules():
+        if not isinstance(seq, nn.Sequential):
+            continue
+        for i in range(1, len(seq)):
+            owner, norm = seq[i - 1], seq[i]
+            conv = owner if isinstance(owner, nn.Conv2d) else getattr(owner, "conv", None)
+            if not (isinstance(norm, nn.BatchNorm2d) and isinstance(conv, nn.Conv2d)):
+                continue
+            fused = fuse_conv_bn_eval(conv, norm)
+            if owner is conv:
+                seq[i - 1] = fused
+            else:
+                owner.conv = fused
+            seq[i] = nn.Identity()
+    return net

@@ -1,0 +1,43 @@
+"""Agreement between a reference array and a converted model's output."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+SNR_CAP_DB = 300.0  # reported when the arrays are identical (JSON has no infinity)
+
+
+def agreement(reference: np.ndarray, actual: np.ndarray) -> dict[str, float]:
+    """Pearson correlation, cosine similarity, abs diffs, relative L2 error and SNR (dB)."""
+    if reference.shape != actual.shape:
+        raise ValueError(f"shape {actual.shape} differs from the reference {reference.shape}")
+    ref = reference.astype(np.float64).ravel()
+    out = actual.astype(np.float64).ravel()
+    diff = out - ref
+    ref_norm, out_norm, err_norm = (float(np.linalg.norm(v)) for v in (ref, out, diff))
+    if ref.size > 1 and ref.std() > 0 and out.std() > 0:
+        correlation = float(np.corrcoef(ref, out)[0, 1])
+    else:
+        correlation = 1.0 if err_norm == 0 else 0.0
+    return {
+        "correlation": correlation,
+        "cosine": float(ref @ out / (ref_norm * out_norm)) if ref_norm and out_norm else 0.0,
+        "max_abs_diff": float(np.abs(diff).max()),
+        "mean_abs_diff": float(np.abs(diff).mean()),
+        "rel_l2": err_norm / ref_norm if ref_norm else err_norm,
+        "snr_db": min(20 * math.log10(ref_norm / err_norm), SNR_CAP_DB)
+        if err_norm and ref_norm else (SNR_CAP_DB if not err_norm else -SNR_CAP_DB),
+    }
+
+
+def significant(value, digits: int = 6):
+    """`value` with every float rounded to `digits` significant digits, for stable JSON."""
+    if isinstance(value, float):
+        return float(f"{value:.{digits}g}")
+    if isinstance(value, dict):
+        return {k: significant(v, digits) for k, v in value.items()}
+    if isinstance(value, list):
+        return [significant(v, digits) for v in value]
+    return value

@@ -1,0 +1,264 @@
+"""params.yaml: loading and validation before any work is done."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from uvq_tflite.deploy import MODELS, PRECISIONS, spec
+from uvq_tflite.errors import UserInputError
+from uvq_tflite.quantize import RECIPES
+
+PARAMS_FILE = Path("params.yaml")
+SECTIONS = ("checkpoints", "models", "quantization", "full_int8", "calibration", "verification",
+            "clips", "videos", "scoring", "thresholds")
+
+
+class ParamsError(UserInputError):
+    """params.yaml has problems; the message lists each on its own line."""
+
+
+def demo_checkpoint_path(model: str) -> Path:
+    """Where the demo_checkpoint stage writes a model's demo checkpoint."""
+    return Path("models/demo") / f"{spec(model).file_stem}.pth"
+
+
+GENERATED_CALIBRATION_CLIPS = Path("data/calibration/clips")  # the calibration_clips stage's
+
+
+def generated_clip_path(quality: str) -> Path:
+    """Where the clip stage writes the generated clip of `quality` (a key of clips.crf)."""
+    return Path("data/clips") / f"synthetic_{quality}.mp4"
+
+
+def _is_int(value: Any, low: int, high: int | None = None) -> bool:
+    return (isinstance(value, int) and not isinstance(value, bool) and value >= low
+            and (high is None or value <= high))
+
+
+def _is_number(value: Any, low: float, high: float) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value <= high
+
+
+def _builtin_ops() -> set[str]:
+    from ai_edge_litert import schema_py_generated as schema
+
+    return {k for k in vars(schema.BuiltinOperator) if not k.startswith("_")}
+
+
+def _check_keys(problems: list[str], where: str, section: Any, valid: tuple[str, ...],
+                required: bool = True) -> dict:
+    if not isinstance(section, dict):
+        problems.append(f"{where}: expected a mapping with keys {', '.join(valid)}")
+        return {}
+    for key in section:
+        if key not in valid:
+            problems.append(f"{where}.{key}: unknown key; valid: {', '.join(valid)}")
+    if required:
+        for key in valid:
+            if key not in section:
+                problems.append(f"{where}.{key}: missing")
+    return section
+
+
+def _checkpoints(problems: list[str], section: dict, root: Path) -> None:
+    for model, path in _check_keys(problems, "checkpoints", section, MODELS).items():
+        if model not in MODELS:
+            continue
+        if not isinstance(path, str) or not path:
+            problems.append(f"checkpoints.{model}: expected a file path, got {path!r}")
+        elif not (root / path).is_file() and Path(path) != demo_checkpoint_path(model):
+            problems.append(f"checkpoints.{model}: {path} does not exist")
+
+
+def _models(problems: list[str], section: dict) -> None:
+    for model, entry in _check_keys(problems, "models", section, MODELS).items():
+        if model not in MODELS:
+            continue
+        entry = _check_keys(problems, f"models.{model}", entry, ("inputs",))
+        if "inputs" in entry and not spec(model).frames_per_call(entry["inputs"]):
+            shapes = [list(s) for s in spec(model).input_shapes(1)]
+            problems.append(f"models.{model}.inputs: {entry['inputs']!r} is not an input of "
+                            f"the {model} network; expected {shapes} with the first "
+                            f"dimension times F frames per call (F >= 1)")
+
+
+def _leaf(problems: list[str], where: str, value: Any, ok: Callable[[Any], bool],
+          expected: str) -> None:
+    if not ok(value):
+        problems.append(f"{where}: {value!r} is invalid; expected {expected}")
+
+
+Check = tuple[Callable[[Any], bool], str]
+
+
+def _int_range(low: int, high: int | None = None) -> Check:
+    text = f"an integer from {low} to {high}" if high is not None else f"an integer >= {low}"
+    return (lambda v: _is_int(v, low, high)), text
+
+
+def _number_range(low: float, high: float) -> Check:
+    return (lambda v: _is_number(v, low, high)), f"a number from {low:g} to {high:g}"
+
+
+def _leaves(problems: list[str], where: str, section: Any, checks: dict[str, Check],
+            others: tuple[str, ...] = ()) -> dict:
+    """Check a mapping's keys (`checks` and `others`) and each value in `checks`."""
+    section = _check_keys(problems, where, section, (*checks, *others))
+    for key, value in section.items():
+        if key in checks:
+            _leaf(problems, f"{where}.{key}", value, *checks[key])
+    return section
+
+
+def _op_names(problems: list[str], where: str, ops: Any) -> None:
+    if not isinstance(ops, list) or not all(isinstance(op, str) for op in ops):
+        problems.append(f"{where}: expected a list of TFLite builtin operator names "
+                        f"such as GATHER_ND")
+        return
+    known = _builtin_ops()
+    for op in ops:
+        if op not in known:
+            problems.append(f"{where}: {op!r} is not a TFLite builtin operator "
+                            f"(e.g. GATHER, GATHER_ND, TRANSPOSE)")
+
+
+def _quantization(problems: list[str], section: dict) -> None:
+    section = _leaves(problems, "quantization", section,
+                      {"recipe": ((lambda v: v in RECIPES), f"one of {', '.join(RECIPES)}")},
+                      ("float_ops",))
+    if "float_ops" in section:
+        _op_names(problems, "quantization.float_ops", section["float_ops"])
+
+
+def _verification(problems: list[str], section: dict) -> None:
+    section = _leaves(problems, "verification", section,
+                      {"seed": _int_range(0), "threads": _int_range(1, 64)}, ("samples",))
+    if "samples" in section:
+        _leaves(problems, "verification.samples", section["samples"],
+                {model: _int_range(1, 10000) for model in MODELS})
+
+
+def _full_int8(problems: list[str], section: dict) -> None:
+    from uvq_tflite.calibration import ESTIMATORS
+    from uvq_tflite.quantize import IO_TYPES
+
+    _leaves(problems, "full_int8", section, {
+        "estimator": ((lambda v: v in ESTIMATORS), f"one of {', '.join(ESTIMATORS)}"),
+        "percentile": _number_range(50, 100),
+        "io": ((lambda v: v in IO_TYPES), f"one of {', '.join(IO_TYPES)}")})
+
+
+def _calibration(problems: list[str], section: dict, root: Path) -> None:
+    section = _leaves(problems, "calibration", section, {
+        "fps": _int_range(1, 60), "frames_per_clip": _int_range(1, 256), "seed": _int_range(0)},
+        ("clips", "generated"))
+    generated_section = _check_keys(problems, "calibration.generated",
+                                    section.get("generated"), ("scene", "stills"))
+    if "scene" in generated_section:
+        _leaves(problems, "calibration.generated.scene", generated_section["scene"],
+                {"seed": _int_range(0), "crf": _int_range(0, 51)})
+    if "stills" in generated_section:
+        _leaves(problems, "calibration.generated.stills", generated_section["stills"],
+                {"frames": _int_range(1, 256), "seed": _int_range(0), "fps": _int_range(1, 60),
+                 "crf": _int_range(0, 51)})
+    if "clips" not in section:
+        return
+    clips = section["clips"]
+    if not isinstance(clips, str) or not clips:
+        problems.append(f"calibration.clips: expected a directory of video files, got {clips!r}")
+    elif not (root / clips).is_dir() and Path(clips) != GENERATED_CALIBRATION_CLIPS:
+        problems.append(f"calibration.clips: {clips} is not a directory")
+
+
+def _clips(problems: list[str], section: dict) -> None:
+    section = _leaves(problems, "clips", section, {
+        "seconds": _int_range(1, 60), "fps": _int_range(1, 120),
+        "width": _int_range(16, 3840), "height": _int_range(16, 2160), "seed": _int_range(0)},
+        ("crf",))
+    for key in ("width", "height"):
+        if _is_int(section.get(key), 16) and section[key] % 2:
+            problems.append(f"clips.{key}: {section[key]} is odd; H.264 (yuv420p) needs even sizes")
+    crf = section.get("crf")
+    if "crf" in section and (not isinstance(crf, dict) or not crf):
+        problems.append("clips.crf: expected a mapping of quality names to x264 CRF values")
+    elif isinstance(crf, dict):
+        for quality, value in crf.items():
+            _leaf(problems, f"clips.crf.{quality}", value, *_int_range(0, 51))
+
+
+def _videos(problems: list[str], section: Any, root: Path, generated: set[Path]) -> None:
+    if not isinstance(section, dict) or not section:
+        problems.append("videos: expected a mapping of clip names to video files")
+        return
+    for name, path in section.items():
+        if not isinstance(path, str) or not path:
+            problems.append(f"videos.{name}: expected a file path, got {path!r}")
+        elif not (root / path).is_file() and Path(path) not in generated:
+            problems.append(f"videos.{name}: {path} does not exist")
+
+
+def _scoring(problems: list[str], section: dict) -> None:
+    from uvq_tflite.video import TRANSPOSE_MODES
+
+    _leaves(problems, "scoring", section, {
+        "fps": _int_range(1, 60), "threads": _int_range(1, 64),
+        "transpose": ((lambda v: v in TRANSPOSE_MODES), f"one of {', '.join(TRANSPOSE_MODES)}")})
+
+
+PRECISION_BOUNDS = {
+    "min_correlation": _number_range(-1, 1),
+    "max_score_rel_diff": _number_range(0, 10),
+}
+
+
+def _thresholds(problems: list[str], section: dict) -> None:
+    section = _leaves(problems, "thresholds", section, {"max_rank": _int_range(1, 8)},
+                      (*PRECISIONS, "forbidden_ops"))
+    for precision in PRECISIONS:
+        if precision in section:
+            _leaves(problems, f"thresholds.{precision}", section[precision], PRECISION_BOUNDS)
+    if "forbidden_ops" in section:
+        _op_names(problems, "thresholds.forbidden_ops", section["forbidden_ops"])
+
+
+VALIDATORS = {
+    "models": _models,
+    "quantization": _quantization,
+    "verification": _verification,
+    "full_int8": _full_int8,
+    "clips": _clips,
+    "scoring": _scoring,
+    "thresholds": _thresholds,
+}
+
+
+def load_params(path: str | Path = PARAMS_FILE, sections: tuple[str, ...] = SECTIONS) -> dict:
+    """params.yaml with `sections` validated; ParamsError lists every problem found."""
+    path = Path(path)
+    try:
+        params = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: no such file") from None
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    problems: list[str] = []
+    params = _check_keys(problems, path.name, params, SECTIONS)
+    for name, section in params.items():
+        if name not in sections:
+            continue
+        if name == "checkpoints":
+            _checkpoints(problems, section, path.parent)
+        elif name == "videos":
+            crf = (params.get("clips") or {}).get("crf")
+            generated = {generated_clip_path(q) for q in crf} if isinstance(crf, dict) else set()
+            _videos(problems, section, path.parent, generated)
+        elif name == "calibration":
+            _calibration(problems, section, path.parent)
+        elif name in VALIDATORS:
+            VALIDATORS[name](problems, section)
+    if problems:
+        raise ParamsError("\n".join(f"{path}: {p}" for p in problems))
+    return params

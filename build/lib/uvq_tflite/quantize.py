@@ -1,0 +1,66 @@
+"""float32 TFLite flatbuffer -> INT8 flatbuffers, via ai-edge-quantizer.
+
+- `int8`: dynamic range: INT8 channelwise weights, float activations, from a
+  recipe. Ops listed in `float_ops` are left entirely float: XNNPACK runs a
+  float DEPTHWISE_CONV_2D fast, but not one with INT8 weights and float input
+  (a slow hybrid kernel that also splits the delegated graph).
+- `full_int8`: INT8 weights and activations, with activation ranges measured on
+  calibration samples (`calibration.py`). Inputs and outputs are INT8 (what
+  accelerators take) or, with `io="float32"`, float: then a QUANTIZE of each
+  input and a DEQUANTIZE into each output are the only float ops.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+# Recipes of ai_edge_quantizer.recipe that give INT8 channelwise weights.
+RECIPES = ("dynamic_wi8_afp32", "weight_only_wi8_afp32")
+FLOAT_OPS = ("DEPTHWISE_CONV_2D",)  # the default of params.yaml and the CLI
+IO_TYPES = ("int8", "float32")  # full_int8 inputs and outputs; the first is the default
+
+
+def quantize_int8(float_model: bytes, recipe: str = RECIPES[0],
+                  float_ops: Sequence[str] = FLOAT_OPS) -> bytes:
+    """Quantize a float flatbuffer with one of RECIPES, leaving `float_ops` float."""
+    from ai_edge_quantizer import qtyping, quantizer
+    from ai_edge_quantizer import recipe as recipes
+    from ai_edge_quantizer.algorithm_manager import AlgorithmName
+
+    if recipe not in RECIPES:
+        raise ValueError(f"unknown quantization recipe {recipe!r}; valid: {', '.join(RECIPES)}")
+    qt = quantizer.Quantizer(float_model)
+    qt.load_quantization_recipe(getattr(recipes, recipe)())
+    for op in float_ops:
+        qt.update_quantization_recipe(regex=".*", operation_name=qtyping.TFLOperationName[op],
+                                      algorithm_key=AlgorithmName.NO_QUANTIZE)
+    return _quantized(qt)
+
+
+def quantize_full_int8(float_model: bytes, ranges: Mapping[str, Mapping[str, np.ndarray]],
+                       io: str = IO_TYPES[0]) -> bytes:
+    """INT8 weights (channelwise) and activations (per tensor), with the activation
+    `ranges` of `calibration.activation_ranges` (every tensor of the model); `io` is
+    the type of the inputs and outputs, one of IO_TYPES."""
+    from ai_edge_quantizer import qtyping, quantizer
+    from ai_edge_quantizer import recipe as recipes
+    from ai_edge_quantizer.algorithm_manager import AlgorithmName
+
+    if io not in IO_TYPES:
+        raise ValueError(f"unknown full_int8 io type {io!r}; valid: {', '.join(IO_TYPES)}")
+    qt = quantizer.Quantizer(float_model)
+    qt.load_quantization_recipe(recipes.static_wi8_ai8())
+    if io == "float32":  # the graph's inputs and outputs stay float, converted at the edges
+        for edge in ("INPUT", "OUTPUT"):
+            qt.update_quantization_recipe(regex=".*", operation_name=qtyping.TFLOperationName[edge],
+                                          algorithm_key=AlgorithmName.NO_QUANTIZE)
+    return _quantized(qt, dict(ranges))
+
+
+def _quantized(qt, calibration_result=None) -> bytes:
+    with contextlib.redirect_stdout(sys.stderr):  # its report goes to stderr, results to stdout
+        return bytes(qt.quantize(calibration_result).quantized_model)

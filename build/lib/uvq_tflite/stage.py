@@ -1,0 +1,30 @@
+"""Entry point shared by the scripts in stages/: arguments, validated params, exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Callable
+
+from uvq_tflite.console import EXIT_USAGE, log
+from uvq_tflite.errors import UserInputError
+from uvq_tflite.params import load_params
+
+
+def run_stage(main: Callable[[argparse.Namespace, dict], None], doc: str, *arguments: str,
+              reads: tuple[str, ...] = ()) -> None:
+    """Parse positional `arguments`, validate the params.yaml sections the stage `reads`,
+    run `main`; exit 2 on bad input."""
+    parser = argparse.ArgumentParser(description=doc)
+    for name in arguments:
+        parser.add_argument(name)
+    args = parser.parse_args()
+    started = time.monotonic()
+    try:
+        main(args, load_params(sections=reads))
+    except UserInputError as exc:
+        for line in str(exc).splitlines():
+            log(f"error: {line}")
+        sys.exit(EXIT_USAGE)
+    log(f"{parser.prog} {' '.join(sys.argv[1:])}: done in {time.monotonic() - started:.1f} s")

@@ -1,0 +1,58 @@
+"""Every intermediate tensor of a .tflite model, by name, for calibration and per-layer error.
+
+LiteRT keeps intermediate tensors when asked (`experimental_preserve_all_tensors`);
+per-tensor quantized activations are dequantized with their own scale and zero
+point, so a float model and its full-integer twin compare name by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+
+import numpy as np
+
+from uvq_tflite.runtime import quantize_input, without_native_noise
+
+
+def _interpreter(model: bytes, threads: int):
+    import warnings
+
+    from ai_edge_litert.interpreter import Interpreter
+
+    with warnings.catch_warnings(), without_native_noise():
+        warnings.simplefilter("ignore")  # "preserve_all_tensors is meant for debugging"
+        interpreter = Interpreter(model_content=model, num_threads=threads,
+                                  experimental_preserve_all_tensors=True)
+        interpreter.allocate_tensors()
+    return interpreter
+
+
+def _activation(detail: dict) -> bool:
+    """A float tensor, or an integer one with a single scale (weights have one per channel)."""
+    if detail["dtype"] == np.float32:
+        return True
+    scales = detail["quantization_parameters"]["scales"]
+    return detail["dtype"] in (np.int8, np.int16) and len(scales) == 1
+
+
+def activations(model: bytes, samples: Iterable[Sequence[np.ndarray]],
+                threads: int = 2) -> Iterator[dict[str, np.ndarray]]:
+    """For each sample (the model's float inputs, in order): its activations, as float32."""
+    interpreter = _interpreter(model, threads)
+    inputs = interpreter.get_input_details()
+    details = [d for d in interpreter.get_tensor_details() if _activation(d)]
+    for sample in samples:
+        for detail, array in zip(inputs, sample):
+            interpreter.set_tensor(detail["index"], quantize_input(array, detail))
+        interpreter.invoke()
+        tensors = {}
+        for d in details:
+            try:
+                value = interpreter.get_tensor(d["index"])
+            except ValueError:  # not kept by the runtime (a constant folded away)
+                continue
+            if d["dtype"] != np.float32:
+                q = d["quantization_parameters"]
+                value = (value.astype(np.float32) - q["zero_points"][0]) * q["scales"][0]
+            tensors[d["name"]] = value
+        yield tensors

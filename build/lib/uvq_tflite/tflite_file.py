@@ -1,0 +1,207 @@
+"""Reading and inspecting .tflite flatbuffers with LiteRT's schema (no TensorFlow)."""
+
+from __future__ import annotations
+
+import collections
+import struct
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from uvq_tflite.errors import UserInputError
+
+FILE_IDENTIFIER = b"TFL3"
+MIN_SIZE = 8
+
+
+class TFLiteFileError(UserInputError):
+    """A file that is not a readable TFLite flatbuffer."""
+
+
+@dataclass
+class TensorInfo:
+    name: str
+    shape: list[int]
+    dtype: str
+
+
+@dataclass
+class OpInfo:
+    """One operator of the main graph: its name and the names of the tensors it reads and writes."""
+
+    op: str
+    inputs: list[str]
+    outputs: list[str]
+
+
+@dataclass
+class Inspection:
+    """What `uvq-tflite inspect` reports about one .tflite file."""
+
+    path: str
+    size_bytes: int
+    ops: dict[str, int]
+    max_rank: int
+    tensor_ranks: list[tuple[str, int]] = field(repr=False)
+    inputs: list[TensorInfo]
+    outputs: list[TensorInfo]
+    quantized: dict[str, int]  # quantized tensors by type
+    channelwise: int  # quantized tensors with one scale per channel of their quantized axis
+    float_ops: dict[str, int] = field(default_factory=dict)  # ops computing in float, by name
+    graph: list[OpInfo] = field(default_factory=list, repr=False)  # in execution order
+
+    def count_ops(self, names: list[str] | tuple[str, ...]) -> dict[str, int]:
+        """How often each op in `names` occurs (zero counts dropped)."""
+        return {n: self.ops[n] for n in names if self.ops.get(n)}
+
+    def tensors_above(self, max_rank: int) -> dict[str, int]:
+        """Tensors whose rank exceeds `max_rank`, by name."""
+        return {n: r for n, r in self.tensor_ranks if r > max_rank}
+
+    def to_dict(self, max_rank: int) -> dict:
+        """JSON-ready facts, naming only the tensors above `max_rank`."""
+        facts = asdict(self)
+        del facts["tensor_ranks"], facts["graph"]
+        facts["tensors_above_max_rank"] = self.tensors_above(max_rank)
+        return facts
+
+
+def read_tflite(path: str | Path) -> bytes:
+    """The bytes of a file that carries the TFLite identifier, or TFLiteFileError."""
+    path = Path(path)
+    if not path.is_file():
+        raise TFLiteFileError(f"{path}: no such file")
+    data = path.read_bytes()
+    check_identifier(data, path)
+    return data
+
+
+def check_identifier(data: bytes, path: str | Path) -> None:
+    if len(data) < MIN_SIZE:
+        raise TFLiteFileError(f"{path}: {len(data)} bytes, too short for a TFLite flatbuffer")
+    if data[4:8] != FILE_IDENTIFIER:
+        raise TFLiteFileError(f"{path}: not a TFLite flatbuffer "
+                              f"(file identifier {data[4:8]!r}, expected {FILE_IDENTIFIER!r})")
+
+
+def _enum_names(enum_cls: type) -> dict[int, str]:
+    return {v: k for k, v in vars(enum_cls).items() if not k.startswith("_")}
+
+
+def _bounded(length: int, data: bytes, what: str) -> int:
+    # Every vector element takes at least 4 bytes; a larger count is corruption.
+    if length < 0 or 4 * length > len(data):
+        raise ValueError(f"{what} count {length} exceeds the file")
+    return length
+
+
+def _check_buffer(buffer, size: int, index: int) -> None:
+    """Constant data must lie inside the file: a truncated file loses weights silently."""
+    length = buffer.DataLength()
+    if length and buffer.DataAsNumpy().size != length:
+        raise ValueError(f"buffer {index} holds {length} bytes past the end of the file")
+    offset, external = buffer.Offset(), buffer.Size()
+    if offset > 1 and offset + external > size:
+        raise ValueError(f"buffer {index} ({external} bytes at {offset}) lies past the end")
+
+
+# What the generated flatbuffer reader raises on corrupt offsets and lengths (TypeError:
+# flatbuffers' "bad number" for an out-of-range offset), and _bounded/_check_buffer on
+# implausible ones; anything else is a bug, not bad input.
+CORRUPTION_ERRORS = (struct.error, IndexError, ValueError, OverflowError, TypeError)
+
+
+def inspect_bytes(data: bytes, path: str | Path = "<bytes>") -> Inspection:
+    """Parse a flatbuffer; TFLiteFileError if it is malformed."""
+    check_identifier(data, path)
+    try:
+        return _inspect(data, str(path))
+    except TFLiteFileError:
+        raise
+    except CORRUPTION_ERRORS as exc:
+        raise TFLiteFileError(f"{path}: malformed TFLite flatbuffer ({type(exc).__name__}: "
+                              f"{str(exc)[:200]})") from None
+
+
+def inspect_file(path: str | Path) -> Inspection:
+    return inspect_bytes(read_tflite(path), path)
+
+
+def _inspect(data: bytes, path: str) -> Inspection:
+    from ai_edge_litert import schema_py_generated as schema
+
+    op_names = _enum_names(schema.BuiltinOperator)
+    type_names = _enum_names(schema.TensorType)
+    model = schema.Model.GetRootAs(data, 0)
+
+    codes = []
+    for i in range(_bounded(model.OperatorCodesLength(), data, "operator code")):
+        code = model.OperatorCodes(i)
+        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+        name = op_names.get(builtin, f"UNKNOWN_{builtin}")
+        if name == "CUSTOM":
+            name = f"CUSTOM:{(code.CustomCode() or b'').decode(errors='replace')}"
+        codes.append(name)
+
+    for i in range(_bounded(model.BuffersLength(), data, "buffer")):
+        _check_buffer(model.Buffers(i), len(data), i)
+
+    ops: collections.Counter[str] = collections.Counter()
+    float_ops: collections.Counter[str] = collections.Counter()
+    graph_ops: list[OpInfo] = []
+    ranks: list[tuple[str, int]] = []
+    quantized: collections.Counter[str] = collections.Counter()
+    channelwise = 0
+    inputs: list[TensorInfo] = []
+    outputs: list[TensorInfo] = []
+    for s in range(_bounded(model.SubgraphsLength(), data, "subgraph")):
+        graph = model.Subgraphs(s)
+        tensors = []
+        for t in range(_bounded(graph.TensorsLength(), data, "tensor")):
+            tensor = graph.Tensors(t)
+            shape = [int(tensor.Shape(j)) for j in
+                     range(_bounded(tensor.ShapeLength(), data, "dimension"))]
+            info = TensorInfo((tensor.Name() or b"").decode(errors="replace") or f"tensor_{t}",
+                              shape, type_names.get(tensor.Type(), str(tensor.Type())).lower())
+            tensors.append(info)
+            ranks.append((f"{s}:{info.name}" if s else info.name, len(shape)))
+            q = tensor.Quantization()
+            if q is not None and q.ScaleLength() > 0:
+                quantized[info.dtype] += 1
+                channelwise += len(shape) > 0 and q.ScaleLength() == shape[q.QuantizedDimension()]
+        input_ids = [graph.Inputs(i) for i in
+                     range(_bounded(graph.InputsLength(), data, "input"))]
+        output_ids = [graph.Outputs(i) for i in
+                      range(_bounded(graph.OutputsLength(), data, "output"))]
+        for o in range(_bounded(graph.OperatorsLength(), data, "operator")):
+            op = graph.Operators(o)
+            name = codes[op.OpcodeIndex()]
+            ops[name] += 1
+            ins = [op.Inputs(i) for i in range(_bounded(op.InputsLength(), data, "op input"))]
+            outs = [op.Outputs(i) for i in range(_bounded(op.OutputsLength(), data, "op output"))]
+            if _computes_in_float(name, ins, outs, tensors, set(input_ids), set(output_ids)):
+                float_ops[name] += 1
+            if s == 0:
+                graph_ops.append(OpInfo(name, [tensors[i].name for i in ins if i >= 0],
+                                        [tensors[i].name for i in outs]))
+        if s == 0:
+            inputs = [tensors[i] for i in input_ids]
+            outputs = [tensors[i] for i in output_ids]
+    return Inspection(path=path, size_bytes=len(data), ops=dict(sorted(ops.items())),
+                      max_rank=max((r for _, r in ranks), default=0), tensor_ranks=ranks,
+                      inputs=inputs, outputs=outputs, quantized=dict(quantized),
+                      channelwise=channelwise, float_ops=dict(sorted(float_ops.items())),
+                      graph=graph_ops)
+
+
+FLOAT_TYPES = ("float32", "float16", "float64", "bfloat16")
+
+
+def _computes_in_float(name: str, ins: list[int], outs: list[int], tensors: list[TensorInfo],
+                       graph_inputs: set[int], graph_outputs: set[int]) -> bool:
+    """Whether an op reads or writes a float tensor, other than converting the model's
+    float I/O: a QUANTIZE of a graph input or a DEQUANTIZE into a graph output."""
+    if name == "QUANTIZE" and all(i in graph_inputs for i in ins):
+        return False
+    if name == "DEQUANTIZE" and all(o in graph_outputs for o in outs):
+        return False
+    return any(tensors[i].dtype in FLOAT_TYPES for i in ins + outs if i >= 0)

@@ -1,0 +1,102 @@
+"""Per-model verification: each .tflite file against the independent PyTorch reference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from torch import nn
+
+from uvq_tflite import reference, synthetic
+from uvq_tflite.deploy import PRECISIONS, spec
+from uvq_tflite.full_int8 import layer_report
+from uvq_tflite.layers import worst
+from uvq_tflite.metrics import agreement
+from uvq_tflite.runtime import TFLiteRunner
+from uvq_tflite.tflite_file import inspect_bytes, read_tflite
+
+
+def reference_case(model: str, net: nn.Module, samples: int,
+                   seed: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """Model inputs (NHWC, as the .tflite takes them) and the reference output."""
+    if model == "aggregation":
+        content, distortion = synthetic.feature_maps(samples, seed)
+        return [content, distortion], reference.aggregate(net, content, distortion)
+    frames = reference.to_model_range(synthetic.video_frames(samples, seed))
+    if model == "distortion":
+        return [reference.split_patches(frames)], reference.distortion_features(net, frames)
+    content_inputs = reference.resize_for_content(frames)
+    return [content_inputs], reference.content_features(net, content_inputs)
+
+
+def calls(model: str, inputs: list[np.ndarray],
+          frames: int) -> list[tuple[list[np.ndarray], int]]:
+    """`inputs` split into calls of a model built for `frames` frames per call: each
+    call's inputs and how many of its frames are real (the last call is padded)."""
+    per_frame = [shape[0] for shape in spec(model).input_shapes(1)]
+    total = inputs[0].shape[0] // per_frame[0]
+    split = []
+    for start in range(0, total, frames):
+        chunk = []
+        for array, k in zip(inputs, per_frame):
+            part = array[start * k:(start + frames) * k]
+            missing = frames * k - part.shape[0]
+            if missing:
+                part = np.concatenate([part, np.repeat(part[-k:], missing // k, axis=0)])
+            chunk.append(part)
+        split.append((chunk, min(frames, total - start)))
+    return split
+
+
+def run_per_call(runner: TFLiteRunner, model: str, inputs: list[np.ndarray],
+                 frames: int) -> np.ndarray:
+    """Run `inputs` through a model built for `frames` frames per call, padding the last call."""
+    return np.concatenate([runner(*chunk)[:real] for chunk, real in calls(model, inputs, frames)])
+
+
+def hardware_facts(data: bytes, model: str, frames: int) -> dict:
+    """Facts `make verify` gates: size, op histogram, highest rank, NHWC I/O, float ops."""
+    report = inspect_bytes(data)
+    io_frames = spec(model).frames_per_call([t.shape for t in report.inputs],
+                                            [t.shape for t in report.outputs])
+    return {
+        "size_mb": round(len(data) / 1e6, 4),
+        "max_rank": report.max_rank,
+        "ops": report.ops,
+        "nhwc_io": io_frames == frames,
+        "quantized_tensors": sum(report.quantized.values()),
+        "float_ops": report.float_ops,
+        "io_dtypes": sorted({t.dtype for t in report.inputs + report.outputs}),
+    }
+
+
+PLOT_POINTS = 1000
+LAYER_SAMPLES = 2  # held-out calls compared tensor by tensor (preserving every tensor is costly)
+WORST_LAYERS = 3
+
+
+def verify_model(model: str, net: nn.Module, tflite: dict[str, Path], frames: int,
+                 samples: int, seed: int, threads: int) -> tuple[dict, list[dict], list[dict]]:
+    """Metrics for every precision against the reference semantics; up to PLOT_POINTS
+    evenly spaced (reference, float32, int8, full_int8) values for a scatter plot; and
+    the full-integer model's per-layer SNR against the float32 model."""
+    inputs, expected = reference_case(model, net, samples, seed)
+    metrics: dict = {"samples": samples}
+    outputs, files = {}, {}
+    for precision in PRECISIONS:
+        files[precision] = data = read_tflite(tflite[precision])
+        runner = TFLiteRunner(data, threads, str(tflite[precision]))
+        outputs[precision] = run_per_call(runner, model, inputs, frames)
+        metrics[precision] = {**agreement(expected, outputs[precision]),
+                              **hardware_facts(data, model, frames)}
+    picks = np.unique(np.linspace(0, expected.size - 1, PLOT_POINTS).astype(int))
+    points = [{"reference": float(expected.flat[i]),
+               **{p: float(outputs[p].flat[i]) for p in PRECISIONS}} for i in picks]
+    whole = [chunk for chunk, real in calls(model, inputs, frames) if real == frames]
+    layers = layer_report(model, files["float32"], files["full_int8"], net,
+                          whole[:LAYER_SAMPLES], threads)
+    metrics["full_int8"]["worst_layers"] = [
+        {k: r[k] for k in ("layer", "op", "tensor", "snr_db", "drop_db")}
+        for r in worst(layers, WORST_LAYERS)]
+    return metrics, points, layers
+

@@ -1,0 +1,194 @@
+"""Scoring real clips as UVQ 1.5 does, with PyTorch and every TFLite precision side by side.
+
+Each frame the reader yields goes through the full chain once per precision;
+the video score is the mean of the frame scores, and the output keeps UVQ's own
+keys (`uvq1p5_score`, `per_frame_scores`, `frame_indices`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+
+from uvq_tflite.console import Progress
+from uvq_tflite.deploy import MODELS, SCORE_PRECISIONS, spec
+from uvq_tflite.errors import UserInputError
+from uvq_tflite.reference import to_model_range
+from uvq_tflite.video import VideoError, VideoInfo, probe, read_frames
+
+Scorer = Callable[[np.ndarray], np.ndarray]  # NHWC frames in [-1, 1] -> scores [F]
+
+
+def parse_precisions(text: str | Iterable[str]) -> tuple[str, ...]:
+    """`all`, a comma list or an iterable of SCORE_PRECISIONS names, in canonical order."""
+    names = [n.strip() for n in text.split(",")] if isinstance(text, str) else list(text)
+    if names == ["all"]:
+        return SCORE_PRECISIONS
+    unknown = [n for n in names if n not in SCORE_PRECISIONS]
+    if unknown or not names:
+        raise UserInputError(f"unknown precision {', '.join(unknown) or '(none)'}; valid: "
+                             f"{', '.join(SCORE_PRECISIONS)} or all (a comma list)")
+    return tuple(p for p in SCORE_PRECISIONS if p in names)
+
+
+def _pytorch_scorer(checkpoint_dir: Path) -> Scorer:
+    from uvq_tflite.checkpoints import load_network
+    from uvq_tflite.scoring import pytorch_scores
+
+    nets, problems = {}, []
+    for model in MODELS:
+        try:
+            nets[model] = load_network(model, checkpoint_dir / f"{spec(model).file_stem}.pth")
+        except UserInputError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise UserInputError("\n".join(problems))
+    return lambda frames: pytorch_scores(nets, frames)
+
+
+def _tflite_scorer(models_dir: Path, precision: str, threads: int) -> Scorer:
+    from uvq_tflite.runtime import TFLiteRunner
+    from uvq_tflite.scoring import tflite_scores
+    from uvq_tflite.tflite_file import read_tflite
+
+    runners, per_call, problems = {}, {}, []
+    for model in MODELS:
+        path = models_dir / spec(model).tflite_name(precision)
+        try:
+            runners[model] = TFLiteRunner(read_tflite(path), threads, str(path))
+        except UserInputError as exc:
+            problems.append(str(exc))
+            continue
+        per_call[model] = spec(model).frames_per_call(
+            [list(d["shape"]) for d in runners[model].inputs])
+        if not per_call[model]:
+            problems.append(f"{path}: its inputs are not those of the {model} network")
+    if problems:
+        raise UserInputError("\n".join(problems))
+    return lambda frames: tflite_scores(runners, per_call, frames)
+
+
+def load_scorers(precisions: tuple[str, ...], checkpoint_dir: str | Path,
+                 models_dir: str | Path, threads: int = 2) -> dict[str, Scorer]:
+    """One scorer per precision; UserInputError naming every missing or bad model file."""
+    scorers, problems = {}, []
+    for precision in precisions:
+        try:
+            scorers[precision] = (_pytorch_scorer(Path(checkpoint_dir)) if precision == "pytorch"
+                                  else _tflite_scorer(Path(models_dir), precision, threads))
+        except UserInputError as exc:
+            problems += [f"{precision}: {line}" for line in str(exc).splitlines()]
+    if problems:
+        raise UserInputError("\n".join(problems))
+    return scorers
+
+
+def _compared(scores: np.ndarray, pytorch: np.ndarray) -> dict[str, float]:
+    diff = np.abs(scores.astype(np.float64) - pytorch)
+    return {"max_abs_diff": float(diff.max()),
+            "max_rel_diff": float((diff / np.abs(pytorch)).max()),
+            "video_score_diff": float(scores.mean(dtype=np.float64) - pytorch.mean())}
+
+
+def score_clip(info: VideoInfo, scorers: dict[str, Scorer],
+               progress: Progress | None = None) -> dict:
+    """One clip's result: its reader facts and, per precision, UVQ's keys.
+
+    Non-PyTorch precisions also carry `vs_pytorch`: max abs and relative
+    per-frame difference and the video-score difference.
+    """
+    per_frame: dict[str, list[float]] = {p: [] for p in scorers}
+    for frame in read_frames(info):
+        batch = to_model_range(frame)[None]
+        for precision, scorer in scorers.items():
+            per_frame[precision].append(float(scorer(batch)[0]))
+        if progress:
+            progress.advance()
+    result: dict = {"video_length": info.video_length, "fps": info.fps,
+                    "orig_fps": info.orig_fps, "transpose": info.transpose,
+                    "duration": info.duration}
+    indices = info.frame_indices()
+    for precision, scores in per_frame.items():
+        result[precision] = {"uvq1p5_score": float(np.mean(scores, dtype=np.float64)),
+                             "per_frame_scores": scores, "frame_indices": indices}
+        if precision != "pytorch" and "pytorch" in per_frame:
+            result[precision]["vs_pytorch"] = _compared(
+                np.array(scores), np.array(per_frame["pytorch"], np.float64))
+    return result
+
+
+def score_video(videos: str | Path | Iterable[str | Path], precisions: str | Iterable[str] = "all",
+                checkpoint_dir: str | Path = "models/checkpoints",
+                models_dir: str | Path = "models/tflite", fps: int = 1,
+                transpose: str = "auto", threads: int = 2,
+                on_error: Callable[[VideoError], None] | None = None,
+                show_progress: bool = False) -> dict:
+    """Score clips as UVQ 1.5 does: {video path as given: {precision: {uvq1p5_score, ...}}}.
+
+    Precisions: `all` or any of SCORE_PRECISIONS (pytorch, float32, int8,
+    full_int8), a comma list or iterable. A clip that cannot be read raises
+    VideoError, unless `on_error` is given: it is then called with the error
+    and the clip is left out.
+    """
+    paths = [videos] if isinstance(videos, (str, Path)) else list(videos)
+    infos = []
+    for path in paths:
+        try:
+            infos.append(probe(path, fps, transpose))
+        except VideoError as exc:
+            if on_error is None:
+                raise
+            on_error(exc)
+    results = {}
+    if not infos:
+        return results
+    scorers = load_scorers(parse_precisions(precisions), checkpoint_dir, models_dir, threads)
+    for info in infos:
+        progress = Progress(info.path, info.frame_count, "frames") if show_progress else None
+        try:
+            results[info.path] = score_clip(info, scorers, progress)
+        except VideoError as exc:
+            if on_error is None:
+                raise
+            on_error(exc)
+        finally:
+            if progress:
+                progress.close()
+    return results
+
+
+def render_table(results: dict) -> str:
+    """A readable table per clip: video score and per-frame differences from PyTorch."""
+    blocks = []
+    for path, clip in results.items():
+        precisions = [p for p in SCORE_PRECISIONS if p in clip]
+        frames = len(clip[precisions[0]]["per_frame_scores"])
+        lines = [f"{path}: {frames} frames ({clip['video_length']} s at {clip['fps']} fps"
+                 f"{', transposed' if clip['transpose'] else ''})",
+                 f"  {'precision':<10} {'UVQ score':>9}  {'max |d| vs pytorch':>18}  "
+                 f"{'max rel':>8}"]
+        for precision in precisions:
+            row = clip[precision]
+            versus = row.get("vs_pytorch")
+            diffs = (f"{versus['max_abs_diff']:>18.3g}  {versus['max_rel_diff']:>8.3g}"
+                     if versus else "")
+            lines.append(f"  {precision:<10} {row['uvq1p5_score']:>9.5f}  {diffs}".rstrip())
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def clip_metrics(result: dict) -> tuple[dict, list[dict]]:
+    """A `score_clip` result as DVC metrics (numbers only) and per-frame plot rows."""
+    precisions = [p for p in SCORE_PRECISIONS if p in result]
+    first = result[precisions[0]]
+    metrics = {"frames": len(first["per_frame_scores"]), "video_length": result["video_length"],
+               "fps": result["fps"]}
+    for precision in precisions:
+        row = result[precision]
+        metrics[precision] = {"uvq1p5_score": row["uvq1p5_score"], **row.get("vs_pytorch", {})}
+    per_frame = [{"frame": i, "frame_index": index,
+                  **{p: result[p]["per_frame_scores"][i] for p in precisions}}
+                 for i, index in enumerate(first["frame_indices"])]
+    return metrics, per_frame
