@@ -37,6 +37,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $@
 
 repro: setup
+	$(UVQ) toolchain
 	$(UVQ) check-params
 	$(DVC) repro
 

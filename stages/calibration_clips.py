@@ -3,8 +3,8 @@
 from pathlib import Path
 
 from uvq_tflite.clips import clip_bytes, stills_clip_bytes
-from uvq_tflite.files import write_atomic
-from uvq_tflite.stage import run_stage
+from uvq_tflite.core.files import write_atomic
+from uvq_tflite.core.stage import run_stage
 
 
 def main(args, params):

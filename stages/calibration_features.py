@@ -2,8 +2,8 @@
 AggregationNet's calibration set."""
 
 from uvq_tflite import calibration_set
-from uvq_tflite.files import write_atomic
-from uvq_tflite.stage import run_stage
+from uvq_tflite.core.files import write_atomic
+from uvq_tflite.core.stage import run_stage
 from uvq_tflite.tflite_file import read_tflite
 
 

@@ -1,8 +1,8 @@
 """Stage demo_checkpoint@<model>: write the deterministic demo checkpoint."""
 
+from uvq_tflite.core.files import write_atomic
+from uvq_tflite.core.stage import run_stage
 from uvq_tflite.demo import demo_checkpoint_bytes
-from uvq_tflite.files import write_atomic
-from uvq_tflite.stage import run_stage
 
 
 def main(args, params):

@@ -1,8 +1,8 @@
 """Stage import_checkpoint@<model>: read params' checkpoint safely, save it normalized."""
 
 from uvq_tflite.checkpoints import normalized_checkpoint_bytes
-from uvq_tflite.files import write_atomic
-from uvq_tflite.stage import run_stage
+from uvq_tflite.core.files import write_atomic
+from uvq_tflite.core.stage import run_stage
 
 
 def main(args, params):

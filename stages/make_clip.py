@@ -1,8 +1,8 @@
 """Stage clip@<quality>: a generated H.264 clip at params' clips.crf.<quality>."""
 
 from uvq_tflite.clips import clip_bytes
-from uvq_tflite.files import write_atomic
-from uvq_tflite.stage import run_stage
+from uvq_tflite.core.files import write_atomic
+from uvq_tflite.core.stage import run_stage
 
 
 def main(args, params):

@@ -1,8 +1,8 @@
 """Stage quantize@<model>: float32 .tflite -> INT8 .tflite (ai-edge-quantizer recipe)."""
 
-from uvq_tflite.files import write_atomic
+from uvq_tflite.core.files import write_atomic
+from uvq_tflite.core.stage import run_stage
 from uvq_tflite.quantize import quantize_int8
-from uvq_tflite.stage import run_stage
 from uvq_tflite.tflite_file import read_tflite
 
 

@@ -2,9 +2,9 @@
 
 from uvq_tflite import calibration_set
 from uvq_tflite.checkpoints import load_network
-from uvq_tflite.files import write_atomic
+from uvq_tflite.core.files import write_atomic
+from uvq_tflite.core.stage import run_stage
 from uvq_tflite.full_int8 import calibrated
-from uvq_tflite.stage import run_stage
 from uvq_tflite.tflite_file import read_tflite
 
 

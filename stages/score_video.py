@@ -1,10 +1,10 @@
 """Stage score_video@<clip>: one clip scored as UVQ 1.5 does, PyTorch and every .tflite."""
 
-from uvq_tflite.console import Progress
-from uvq_tflite.deploy import SCORE_PRECISIONS
-from uvq_tflite.files import write_json
+from uvq_tflite.core.console import Progress
+from uvq_tflite.core.files import write_json
+from uvq_tflite.core.registry import SCORE_PRECISIONS
+from uvq_tflite.core.stage import run_stage
 from uvq_tflite.metrics import significant
-from uvq_tflite.stage import run_stage
 from uvq_tflite.video import probe
 from uvq_tflite.video_scoring import clip_metrics, load_scorers, score_clip
 

@@ -2,10 +2,10 @@
 and the full-integer model's per-layer SNR."""
 
 from uvq_tflite.checkpoints import load_network
-from uvq_tflite.deploy import spec
-from uvq_tflite.files import write_json
+from uvq_tflite.core.files import write_json
+from uvq_tflite.core.registry import network
+from uvq_tflite.core.stage import run_stage
 from uvq_tflite.metrics import significant
-from uvq_tflite.stage import run_stage
 from uvq_tflite.verification import verify_model
 
 
@@ -14,7 +14,7 @@ def main(args, params):
     metrics, points, layers = verify_model(
         args.model, load_network(args.model, args.checkpoint),
         {"float32": args.float32, "int8": args.int8, "full_int8": args.full_int8},
-        frames=spec(args.model).frames_per_call(params["models"][args.model]["inputs"]),
+        frames=network(args.model).frames_per_call(params["models"][args.model]["inputs"]),
         samples=settings["samples"][args.model], seed=settings["seed"],
         threads=settings["threads"])
     write_json(args.output, significant(metrics))

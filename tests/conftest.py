@@ -115,16 +115,16 @@ def converted(parity_nets, calibration_frames):
 @pytest.fixture(scope="session")
 def parity_models(converted, tmp_path_factory):
     """(checkpoint dir, .tflite dir) holding the parity models under the pipeline's names."""
-    from uvq_tflite.deploy import spec
+    from uvq_tflite.core.registry import network
 
     root = tmp_path_factory.mktemp("parity_models")
     checkpoints, tflite = root / "checkpoints", root / "tflite"
     checkpoints.mkdir()
     tflite.mkdir()
     for model, path in PARITY_CHECKPOINTS.items():
-        (checkpoints / f"{spec(model).file_stem}.pth").symlink_to(path)
+        (checkpoints / f"{network(model).file_stem}.pth").symlink_to(path)
         for precision, data in converted[model].items():
-            (tflite / spec(model).tflite_name(precision)).write_bytes(data)
+            (tflite / network(model).tflite_name(precision)).write_bytes(data)
     return checkpoints, tflite
 
 

@@ -21,19 +21,28 @@ FAST_SAMPLES = {"distortion": 1, "content": 1, "aggregation": 16}
 FAST_CLIP_SECONDS = 1  # one scored frame per generated clip
 
 
-def run(cwd: Path, *cmd: str, check: bool = True,
-        timeout: int = 900) -> subprocess.CompletedProcess:
+TRACER = Path(__file__).parent / "tracer"  # its sitecustomize records each process's reads
+
+
+def run(cwd: Path, *cmd: str, check: bool = True, timeout: int = 900,
+        trace_dir: Path | None = None) -> subprocess.CompletedProcess:
+    """`cmd` in the copy `cwd`; with `trace_dir`, every Python process it starts writes
+    there the files it imported and opened (tracer/sitecustomize.py)."""
     # PYTHONPATH: stages import the copy's uvq_tflite, not the editable install's
-    result = subprocess.run(cmd, cwd=cwd, env={**ENV, "PYTHONPATH": str(cwd)},
-                            capture_output=True, text=True, timeout=timeout)
+    env = {**ENV, "PYTHONPATH": str(cwd)}
+    if trace_dir is not None:
+        env.update(PYTHONPATH=f"{TRACER}{os.pathsep}{cwd}", UVQ_TRACE_DIR=str(trace_dir))
+    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True,
+                            timeout=timeout)
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} exited {result.returncode}:\n"
                              f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     return result
 
 
-def dvc(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return run(cwd, str(BIN / "dvc"), *args, check=check)
+def dvc(cwd: Path, *args: str, check: bool = True,
+        trace_dir: Path | None = None) -> subprocess.CompletedProcess:
+    return run(cwd, str(BIN / "dvc"), *args, check=check, trace_dir=trace_dir)
 
 
 def ran_stages(result: subprocess.CompletedProcess) -> set[str]:

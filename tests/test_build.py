@@ -11,8 +11,11 @@ import sys
 import tomllib
 import zipfile
 
+import yaml
 from conftest import REPO
-from pipeline_helpers import copy_project, run
+from pipeline_helpers import BIN, copy_project, run
+
+from uvq_tflite.core.registry import MODELS, network
 
 
 def test_make_clean_removes_generated_files_and_keeps_tracked_ones(tmp_path):
@@ -32,8 +35,9 @@ def test_the_wheel_ships_every_subpackage_and_its_cli_runs_outside_the_repo(tmp_
     """`pip install .` (not editable) installs this wheel: imported from it alone,
     every module of the source tree loads and the CLI answers."""
     wheels = tmp_path / "wheels"
+    source = copy_project(tmp_path / "source")  # setuptools builds in the source tree
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
-                    "--no-build-isolation", "-w", str(wheels), str(REPO)],
+                    "--no-build-isolation", "-w", str(wheels), str(source)],
                    check=True, capture_output=True, timeout=300)
     (wheel,) = wheels.glob("uvq_tflite-*.whl")
     modules = sorted(".".join(p.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
@@ -81,3 +85,50 @@ def test_every_package_the_code_imports_is_a_declared_dependency():
                   if not {d.lower() for d in providers.get(name, [])} & declared}
     assert third_party >= {"torch", "av", "psutil", "yaml", "ai_edge_quantizer"}
     assert not undeclared
+
+
+def test_a_stage_refuses_to_run_on_tools_its_outputs_would_not_be_keyed_on(tmp_path):
+    root = copy_project(tmp_path / "project")
+    path = root / "toolchain.yaml"
+    path.write_text(path.read_text().replace("litert-torch: ", "litert-torch: 0.0.1-was-"))
+    result = run(root, sys.executable, "stages/quantize.py", "in.tflite", "out.tflite",
+                 check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "toolchain.yaml records 0.0.1-was-" in result.stderr
+    assert not (root / "out.tflite").exists()
+    assert "up to date" not in run(root, str(BIN / "uvq-tflite"), "toolchain").stderr
+    after = run(root, sys.executable, "stages/quantize.py", "in.tflite", "out.tflite", check=False)
+    assert "toolchain.yaml" not in after.stderr and "in.tflite: no such file" in after.stderr
+
+
+def test_dvc_yaml_params_and_the_registry_name_the_same_networks():
+    dvc_yaml = yaml.safe_load((REPO / "dvc.yaml").read_text())
+    nets = next(v["nets"] for v in dvc_yaml["vars"] if "nets" in v)
+    assert tuple(nets) == MODELS
+    for name, entry in nets.items():
+        assert (entry["network"], entry["wrapper"]) == network(name).sources
+        assert all((REPO / path).is_file() for path in network(name).sources)
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    for section in (params["checkpoints"], params["models"], params["verification"]["samples"]):
+        assert tuple(section) == MODELS
+    for name in MODELS:
+        assert params["models"][name]["inputs"] == [list(s) for s in network(name).input_shapes(1)]
+
+
+def test_a_broken_backbone_never_stops_the_aggregation_stages(tmp_path):
+    """A stage for one network imports no other network's code."""
+    root = copy_project(tmp_path / "project")
+    (root / network("content").sources[0]).write_text("this is not python (\n")
+    (root / "models/tflite").mkdir(parents=True, exist_ok=True)
+    for stage in (["demo_checkpoint.py", "aggregation", "models/demo/aggregation_net.pth"],
+                  ["convert.py", "aggregation", "models/demo/aggregation_net.pth",
+                   "models/tflite/aggregation_net.tflite"],
+                  ["quantize.py", "models/tflite/aggregation_net.tflite",
+                   "models/tflite/aggregation_net_int8.tflite"]):
+        result = run(root, sys.executable, f"stages/{stage[0]}", *stage[1:], check=False,
+                     timeout=600)
+        assert result.returncode == 0, result.stderr[-2000:]
+    assert (root / "models/tflite/aggregation_net_int8.tflite").stat().st_size > 0
+    broken = run(root, sys.executable, "stages/demo_checkpoint.py", "content",
+                 "models/demo/content_net.pth", check=False)
+    assert broken.returncode != 0  # the break is real

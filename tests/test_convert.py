@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 import numpy as np
@@ -12,9 +13,10 @@ from test_checkpoints import run_cli
 
 from uvq_tflite import reference as ref
 from uvq_tflite.checkpoints import load_network
+from uvq_tflite.core.files import write_atomic
+from uvq_tflite.core.registry import MODELS, PRECISIONS, network
 from uvq_tflite.deploy import spec
 from uvq_tflite.export import export_float32, fold_batch_norms
-from uvq_tflite.files import write_atomic
 from uvq_tflite.quantize import quantize_int8
 from uvq_tflite.runtime import TFLiteRunner
 from uvq_tflite.tflite_file import inspect_bytes
@@ -23,17 +25,17 @@ FORBIDDEN = ("GATHER", "GATHER_ND")
 
 
 @pytest.mark.parametrize("precision", ["float32", "int8"])
-@pytest.mark.parametrize("model", ["distortion", "content", "aggregation"])
+@pytest.mark.parametrize("model", MODELS)
 def test_graph_obeys_the_hardware_rules(converted, model, precision):
     report = inspect_bytes(converted[model][precision])
     assert report.count_ops(FORBIDDEN) == {}
     assert report.max_rank <= 4, report.tensors_above(4)
-    assert [t.shape for t in report.inputs] == [list(s) for s in spec(model).input_shapes(1)]
-    assert [t.shape for t in report.outputs] == [list(spec(model).output_shape(1))]
+    assert [t.shape for t in report.inputs] == [list(s) for s in network(model).input_shapes(1)]
+    assert [t.shape for t in report.outputs] == [list(network(model).output_shape(1))]
     assert all(t.dtype == "float32" for t in report.inputs + report.outputs)
 
 
-@pytest.mark.parametrize("model", ["distortion", "content", "aggregation"])
+@pytest.mark.parametrize("model", MODELS)
 def test_int8_has_channelwise_int8_weights_and_is_smaller(converted, model):
     report = inspect_bytes(converted[model]["int8"])
     assert report.quantized.get("int8", 0) > 0
@@ -70,7 +72,7 @@ def test_distortion_wrapper_scores_several_frames_per_call(parity_nets, parity_f
     wrapper = spec("distortion").wrapper(parity_nets["distortion"])
     with torch.no_grad():
         out = wrapper(torch.from_numpy(ref.split_patches(frames))).numpy()
-    assert out.shape == spec("distortion").output_shape(2)
+    assert out.shape == network("distortion").output_shape(2)
     assert_close(out, ref.distortion_features(parity_nets["distortion"], frames))
 
 
@@ -105,10 +107,16 @@ def test_quantizer_recipe_equals_litert_torch_quant_config():
     net = load_network("aggregation", PUBLISHED_AGGREGATION)
     config = quant_recipes.full_dynamic_recipe(
         weight_dtype=quant_attrs.Dtype.INT8, granularity=quant_attrs.Granularity.CHANNELWISE)
-    sample = tuple(torch.zeros(s) for s in spec("aggregation").input_shapes(1))
-    via_converter = litert_torch.convert(spec("aggregation").wrapper(net).eval(), sample,
-                                         quant_config=config).model_content()
-    assert quantize_int8(export_float32("aggregation", net)) == via_converter
+    sample = tuple(torch.zeros(s) for s in network("aggregation").input_shapes(1))
+    via_converter = bytes(litert_torch.convert(spec("aggregation").wrapper(net).eval(), sample,
+                                               quant_config=config).model_content())
+    ours = quantize_int8(export_float32("aggregation", net))  # named I/O, with metadata
+    a, b = inspect_bytes(ours), inspect_bytes(via_converter)
+    assert (a.ops, a.quantized, a.channelwise) == (b.ops, b.quantized, b.channelwise)
+    rng = np.random.default_rng(0)
+    inputs = [rng.standard_normal(s).astype(np.float32)
+              for s in network("aggregation").input_shapes(1)]
+    assert np.array_equal(TFLiteRunner(ours)(*inputs), TFLiteRunner(via_converter)(*inputs))
 
 
 def test_write_atomic_leaves_nothing_on_failure(tmp_path, monkeypatch):
@@ -164,3 +172,35 @@ def test_cli_quantize_from_a_float_file(tmp_path):
     result = run_cli("quantize", str(float_path), str(tmp_path / "q.tflite"))
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "q.tflite").read_bytes() == quantize_int8(float_path.read_bytes())
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+@pytest.mark.parametrize("model", MODELS)
+def test_every_file_names_its_io_and_describes_itself(converted, model, precision):
+    from ai_edge_litert.interpreter import Interpreter
+
+    data = converted[model][precision]
+    info = network(model)
+    (signature,) = Interpreter(model_content=data).get_signature_list().values()
+    assert signature == {"inputs": list(info.input_names), "outputs": [info.output_name]}
+    meta = inspect_bytes(data).metadata
+    assert (meta["model"], meta["precision"]) == (model, precision)
+    assert list(meta["inputs"]) == list(info.input_names)
+    assert meta["inputs"][info.input_names[0]].startswith(info.inputs_are)
+    assert ("INT8" in meta["inputs"][info.input_names[0]]) == (precision == "full_int8")
+    tools = {"torch", "litert-torch"} | ({"ai-edge-quantizer"} if precision != "float32" else set())
+    assert tools <= set(meta["tools"]) and "av" not in meta["tools"]
+
+
+def test_cli_records_the_checkpoint_hash_and_inspect_shows_the_metadata(tmp_path):
+    assert run_cli("convert", "--model", "aggregation", "--precision", "float32", "--checkpoint",
+                   str(PUBLISHED_AGGREGATION), "--output-dir", str(tmp_path)).returncode == 0
+    digest = hashlib.sha256(PUBLISHED_AGGREGATION.read_bytes()).hexdigest()
+    path = tmp_path / "aggregation_net.tflite"
+    assert inspect_bytes(path.read_bytes()).metadata["checkpoint_sha256"] == digest
+    result = run_cli("quantize", str(path), str(tmp_path / "renamed.tflite"))
+    assert result.returncode == 0
+    shown = run_cli("inspect", str(tmp_path / "renamed.tflite"))
+    assert "metadata:    aggregation network, int8" in shown.stdout
+    assert f"checkpoint sha256: {digest}" in shown.stdout
+    assert "NHWC I/O:    yes, 1 frame(s) per call" in shown.stdout  # the model, from metadata

@@ -10,6 +10,7 @@ from conftest import VIDEOS
 
 from uvq_tflite import calibration_set
 from uvq_tflite.calibration import activation_ranges, quantization_ranges, ranges_of
+from uvq_tflite.core.registry import MODELS, network
 from uvq_tflite.deploy import spec
 from uvq_tflite.export import export_twin
 from uvq_tflite.full_int8 import twin_names
@@ -30,12 +31,12 @@ def frames(calibration_frames):
     return calibration_frames
 
 
-@pytest.mark.parametrize("model", ["distortion", "content", "aggregation"])
+@pytest.mark.parametrize("model", MODELS)
 def test_full_int8_is_integer_only_with_int8_io_and_the_hardware_rules(full, converted, model):
     report = inspect_bytes(full[model])
     assert report.float_ops == {}
     assert {t.dtype for t in report.inputs + report.outputs} == {"int8"}
-    assert [t.shape for t in report.inputs] == [list(s) for s in spec(model).input_shapes(1)]
+    assert [t.shape for t in report.inputs] == [list(s) for s in network(model).input_shapes(1)]
     assert report.max_rank <= 4 and report.count_ops(("GATHER", "GATHER_ND")) == {}
     assert len(full[model]) < len(converted[model]["int8"])
 
@@ -65,7 +66,7 @@ def test_minmax_ranges_hold_every_calibration_value(converted, frames):
     samples = [[np.full((1, 8, 8, 128), v, np.float32), np.full((1, 24, 24, 128), v, np.float32)]
                for v in (-2.0, 3.0)]
     ranges = activation_ranges(model, lambda: iter(samples), "minmax")
-    assert ranges["serving_default_args_0"] == (-2.0, 3.0)
+    assert ranges[inspect_bytes(model).inputs[0].name] == (-2.0, 3.0)
     clipped = activation_ranges(model, lambda: iter(samples), "percentile", percentile=90)
     assert all(lo >= ranges[n][0] and hi <= ranges[n][1] for n, (lo, hi) in clipped.items())
 

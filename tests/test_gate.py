@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from uvq_tflite.cli import main
+from uvq_tflite.core.registry import MODELS
 
 THRESHOLDS_ARGS = ["--params", "params.yaml"]
 
@@ -29,7 +30,7 @@ def score(max_rel_diff=0.0):
 
 def write_metrics(directory, scores=(0.0, 0.01, 0.02), **per_model):
     (directory / "videos").mkdir(parents=True, exist_ok=True)
-    for model in ("distortion", "content", "aggregation"):
+    for model in MODELS:
         rows = per_model.get(model, DEFAULTS)
         (directory / f"{model}.json").write_text(json.dumps(dict(zip(PRECISIONS, rows))))
     for clip in CLIPS:

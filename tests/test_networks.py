@@ -10,7 +10,8 @@ import torch
 from conftest import SHARED, assert_close
 
 from uvq_tflite import reference as ref
-from uvq_tflite.deploy import MODELS, spec
+from uvq_tflite.core.registry import MODELS
+from uvq_tflite.deploy import spec
 from uvq_tflite.nets.backbone import MBCONV_TABLE, same_padding
 
 

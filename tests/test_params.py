@@ -9,7 +9,7 @@ import pytest
 import yaml
 from conftest import REPO
 
-from uvq_tflite.params import ParamsError, load_params
+from uvq_tflite.core.params import ParamsError, load_params
 
 
 def write_params(tmp_path, change=None):

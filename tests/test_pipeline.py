@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -23,9 +24,9 @@ from pipeline_helpers import (
     wait_for_process,
 )
 
+from uvq_tflite.core.registry import MODELS
 from uvq_tflite.demo import demo_state_dict
 
-MODELS = ("distortion", "content", "aggregation")
 pytestmark = pytest.mark.slow  # each test runs DVC; the module takes minutes
 
 
@@ -59,11 +60,27 @@ def built(tmp_path_factory):
         params["calibration"]["generated"]["stills"]["frames"] = 4
         params["calibration"]["frames_per_clip"] = 2
     edit_params(root, fast)
-    result = dvc(root, "repro")
+    traces = tmp_path_factory.mktemp("traces")
+    result = dvc(root, "repro", trace_dir=traces)
     assert ran_stages(result) == (set().union(*map(stages_of, MODELS)) | SCORE_VIDEOS
                                   | {"clip@high", "clip@low"} | CALIBRATION)
     commit_all(root, "repro")
+    reads = [json.loads(p.read_text()) for p in traces.glob("*.json")]
+    (root.parent / "stage_reads.json").write_text(json.dumps(
+        [r for r in reads if len(r["argv"]) > 0 and r["argv"][0].startswith("stages/")]))
     return root
+
+
+def stage_reads(root) -> dict[str, set[str]]:
+    """{stage command: project files its process imported or opened, relative}, from
+    the traced `dvc repro` of `built`."""
+    out: dict[str, set[str]] = {}
+    for record in json.loads((root.parent / "stage_reads.json").read_text()):
+        command = " ".join(["python", *record["argv"]])
+        out[command] = {str(Path(f).relative_to(root)) for f in record["files"]
+                        if Path(f).is_relative_to(root) and Path(f).is_file()
+                        and "__pycache__" not in f}
+    return out
 
 
 @pytest.fixture
@@ -242,3 +259,54 @@ def test_a_second_concurrent_repro_is_refused_by_dvcs_lock(project):
     assert "is busy, it is being blocked by" in second.stderr
     assert first.returncode == 0, first_output[-2000:]
     assert dvc(project, "status", "-q", check=False).returncode == 0
+
+
+# Read by a stage but tracked otherwise: params through `params:`, the stage's own outputs.
+NOT_DEPS = ("params.yaml",)
+
+
+def test_every_project_file_a_stage_reads_is_its_dep_and_every_dep_is_read(built):
+    """dvc.yaml's deps against what each stage's process imported, opened or was handed on
+    its command line, traced during `built`'s repro."""
+    from dvc.repo import Repo
+
+    reads = stage_reads(built)
+    undeclared, unread = {}, {}
+    with Repo(str(built)) as repo:
+        for stage in repo.index.stages:
+            files = reads.get(" ".join(stage.cmd.split()))
+            assert files is not None, f"{stage.addressing}: no trace of `{stage.cmd}`"
+            deps = {d.def_path for d in stage.deps}
+            # command-line paths: files, and folders it lists as deps (PyAV opens clips
+            # in C, unseen by the tracer); other folders it reads file by file
+            files |= {arg for arg in stage.cmd.split()[1:]
+                      if (built / arg).is_file() or (built / arg).is_dir() and arg in deps}
+            outs = {o.def_path for o in stage.outs}
+
+            def under(path, roots):
+                return any(path == r or path.startswith(r.rstrip("/") + "/") for r in roots)
+
+            extra = sorted(f for f in files if not under(f, deps | outs) and f not in NOT_DEPS)
+            idle = sorted(d for d in deps if not any(under(f, {d}) for f in files))
+            if extra:
+                undeclared[stage.addressing] = extra
+            if idle:
+                unread[stage.addressing] = idle
+    assert not undeclared, f"read but not a dep: {undeclared}"
+    assert not unread, f"a dep no process read: {unread}"
+
+
+@pytest.mark.parametrize("group, tool, stale", [
+    ("converter", "litert-torch", ("convert", "quantize_full", "verify")),
+    ("quantizer", "ai-edge-quantizer", ("quantize", "quantize_full", "verify")),
+    ("video", "av", ("clip", "calibration_clips", "calibration_frames", "score_video")),
+])
+def test_a_tool_upgrade_makes_stale_exactly_the_stages_that_use_it(project, group, tool, stale):
+    path = project / "toolchain.yaml"
+    recorded = yaml.safe_load(path.read_text())
+    recorded[group][tool] = "99.0.0"  # what `uvq-tflite toolchain` writes after an upgrade
+    path.write_text(yaml.safe_dump(recorded))
+    status = json.loads(dvc(project, "status", "--json").stdout)
+    assert {name.split("@")[0] for name in status} == set(stale)
+    if group == "converter":  # every network reconverts
+        assert {f"convert@{model}" for model in MODELS} <= set(status)

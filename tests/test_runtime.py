@@ -11,7 +11,7 @@ import pytest
 from conftest import PUBLISHED_AGGREGATION, REPO
 from tiny_models import TinyConv, converted
 
-from uvq_tflite.files import write_atomic
+from uvq_tflite.core.files import write_atomic
 from uvq_tflite.runtime import TFLiteRunner
 from uvq_tflite.tflite_file import TFLiteFileError
 

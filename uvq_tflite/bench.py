@@ -23,9 +23,9 @@ import numpy as np
 import psutil
 import yaml
 
-from uvq_tflite.console import EXIT_OK, EXIT_USAGE, log
-from uvq_tflite.deploy import MODELS, PRECISIONS, SCORE_PRECISIONS, spec
-from uvq_tflite.files import write_json
+from uvq_tflite.core.console import EXIT_OK, EXIT_USAGE, log
+from uvq_tflite.core.files import write_json
+from uvq_tflite.core.registry import MODELS, PRECISIONS, SCORE_PRECISIONS, network
 
 OUT_DIR = Path("benchmarks")
 
@@ -140,7 +140,7 @@ def bench_latency(tflite_dir: Path, threads: int, runs: int, warmup: int) -> dic
     for model in MODELS:
         runners, sizes, inputs = {}, {}, None
         for precision in PRECISIONS:
-            data = read_tflite(tflite_dir / spec(model).tflite_name(precision))
+            data = read_tflite(tflite_dir / network(model).tflite_name(precision))
             runners[precision] = runner = TFLiteRunner(data, num_threads=threads)
             sizes[precision] = len(data)
             inputs = inputs or [rng.uniform(-1, 1, d["shape"]).astype(np.float32)
@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     OUT_DIR.mkdir(exist_ok=True)
     if args.only in (None, "latency"):
-        if not all((Path(args.tflite_dir) / spec(m).tflite_name(p)).is_file()
+        if not all((Path(args.tflite_dir) / network(m).tflite_name(p)).is_file()
                    for m in MODELS for p in PRECISIONS):
             log(f"no models in {args.tflite_dir}: run `make repro` first")
             return EXIT_USAGE

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from uvq_tflite import reference
-from uvq_tflite.errors import UserInputError
-from uvq_tflite.video import probe, read_frames
+from uvq_tflite.core.errors import UserInputError
+from uvq_tflite.core.registry import network
 
 
 class CalibrationError(UserInputError):
@@ -42,6 +42,8 @@ def sample_frames(clips: list[str | Path], fps: int, frames_per_clip: int,
     A chosen frame that only pads a short decode (zeros) does not count.
     CalibrationError names every clip that is unreadable or gives too few frames.
     """
+    from uvq_tflite.video import probe, read_frames  # only here: a saved set needs no decoder
+
     rng = np.random.default_rng(seed)
     chosen, problems = [], []
     for clip in clips:
@@ -95,14 +97,12 @@ def backbone_features(frames: np.ndarray, float_models: dict[str, bytes],
                       threads: int = 2) -> dict[str, np.ndarray]:
     """AggregationNet's calibration set: the float32 content and distortion models'
     feature maps of `frames`, {"content": [N, 8, 8, 128], "distortion": [N, 24, 24, 128]}."""
-    from uvq_tflite.deploy import spec
-    from uvq_tflite.runtime import TFLiteRunner
-    from uvq_tflite.verification import run_per_call
+    from uvq_tflite.runtime import TFLiteRunner, run_per_call
 
     features = {}
     for model in ("content", "distortion"):
         runner = TFLiteRunner(float_models[model], threads, f"{model} float32 model")
-        per_call = spec(model).frames_per_call([list(d["shape"]) for d in runner.inputs])
+        per_call = network(model).frames_per_call([list(d["shape"]) for d in runner.inputs])
         features[model] = np.concatenate([run_per_call(runner, model, inputs, per_call)
                                           for inputs in backbone_samples(model, frames)])
     return features

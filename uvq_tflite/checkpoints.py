@@ -9,8 +9,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from uvq_tflite.core.errors import CheckpointError, first_line
 from uvq_tflite.deploy import spec
-from uvq_tflite.errors import CheckpointError, first_line
 
 PREFIX = "model."
 MAX_LISTED = 3

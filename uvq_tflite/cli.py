@@ -7,9 +7,9 @@ import sys
 import time
 from pathlib import Path
 
-from uvq_tflite.console import EXIT_BREACH, EXIT_OK, EXIT_USAGE, log
-from uvq_tflite.deploy import MODELS, PRECISIONS, SCORE_PRECISIONS, spec
-from uvq_tflite.errors import UserInputError
+from uvq_tflite.core.console import EXIT_BREACH, EXIT_OK, EXIT_USAGE, log
+from uvq_tflite.core.errors import UserInputError
+from uvq_tflite.core.registry import MODELS, PRECISIONS, SCORE_PRECISIONS, network
 from uvq_tflite.video import TRANSPOSE_MODES
 
 
@@ -43,8 +43,9 @@ def _calibration_frames(args: argparse.Namespace):
 def cmd_convert(args: argparse.Namespace) -> int:
     from uvq_tflite import calibration_set
     from uvq_tflite.checkpoints import load_network
+    from uvq_tflite.core.files import write_atomic
+    from uvq_tflite.describe import sha256_of
     from uvq_tflite.export import export_float32
-    from uvq_tflite.files import write_atomic
     from uvq_tflite.full_int8 import calibrated
     from uvq_tflite.quantize import quantize_int8
 
@@ -66,17 +67,18 @@ def cmd_convert(args: argparse.Namespace) -> int:
     for model, net in nets.items():
         started = time.monotonic()
         log(f"{model}: converting {paths[model]} to float32 ({args.frames} frame(s) per call)")
-        float_models[model] = float_model = export_float32(model, net, args.frames)
+        float_models[model] = float_model = export_float32(model, net, args.frames,
+                                                           sha256_of(paths[model]))
         if model not in models:
             continue
         if "float32" in precisions:
-            dest = out_dir / spec(model).tflite_name("float32")
+            dest = out_dir / network(model).tflite_name("float32")
             write_atomic(dest, float_model)
             _report(dest, started)
         if "int8" in precisions:
             started = time.monotonic()
             log(f"{model}: quantizing to int8 ({args.recipe})")
-            dest = out_dir / spec(model).tflite_name("int8")
+            dest = out_dir / network(model).tflite_name("int8")
             write_atomic(dest, quantize_int8(float_model, args.recipe, args.float_ops))
             _report(dest, started)
         if frames is not None:
@@ -85,7 +87,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
                 f"{len(frames)} calibration frames)")
             data = ({"frames": frames} if model != "aggregation" else
                     calibration_set.backbone_features(frames, float_models))
-            dest = out_dir / spec(model).tflite_name("full_int8")
+            dest = out_dir / network(model).tflite_name("full_int8")
             write_atomic(dest, calibrated(
                 model, float_model, net, lambda: calibration_set.model_samples(model, data),
                 args.estimator, args.percentile, io=args.io))
@@ -94,7 +96,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:
-    from uvq_tflite.files import write_atomic
+    from uvq_tflite.core.files import write_atomic
     from uvq_tflite.quantize import quantize_int8
     from uvq_tflite.tflite_file import read_tflite
 
@@ -107,10 +109,25 @@ def cmd_quantize(args: argparse.Namespace) -> int:
 
 
 def cmd_check_params(args: argparse.Namespace) -> int:
-    from uvq_tflite.params import load_params
+    from uvq_tflite.core.params import load_params
 
     load_params(args.params)
     log(f"{args.params}: ok")
+    return EXIT_OK
+
+
+def cmd_toolchain(args: argparse.Namespace) -> int:
+    from uvq_tflite.core import toolchain
+
+    path = Path(args.file)
+    if args.check:
+        toolchain.check(path)
+        log(f"{path}: matches the installed tools")
+    elif toolchain.write(path):
+        log(f"{path}: recorded the installed tools; `dvc status` shows the stages that use "
+            f"a changed one")
+    else:
+        log(f"{path}: up to date")
     return EXIT_OK
 
 
@@ -126,6 +143,7 @@ def _stale_stages() -> list[str]:
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
+    from uvq_tflite.core.params import load_params
     from uvq_tflite.gate import (
         check_row,
         load_rows,
@@ -134,7 +152,6 @@ def cmd_gate(args: argparse.Namespace) -> int:
         render_videos,
         score_breaches,
     )
-    from uvq_tflite.params import load_params
 
     params = load_params(args.params)
     thresholds = params["thresholds"]
@@ -176,7 +193,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from uvq_tflite.files import write_json
+    from uvq_tflite.core.files import write_json
     from uvq_tflite.video_scoring import parse_precisions, render_table, score_video
 
     bad: list[str] = []
@@ -259,6 +276,13 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-params", help="validate params.yaml")
     check.add_argument("--params", default="params.yaml")
     check.set_defaults(func=cmd_check_params)
+
+    tools = sub.add_parser("toolchain", help="record the installed tool versions in "
+                                             "toolchain.yaml (stages declare them as params)")
+    tools.add_argument("--file", default="toolchain.yaml")
+    tools.add_argument("--check", action="store_true",
+                       help="only compare; exit 2 if the installed tools differ")
+    tools.set_defaults(func=cmd_toolchain)
 
     gate = sub.add_parser("gate", help="metrics/*.json against thresholds (make verify)")
     gate.add_argument("--params", default="params.yaml")

@@ -18,9 +18,9 @@ from torch import nn
 
 from uvq_tflite import reference, synthetic
 from uvq_tflite.checkpoints import state_dict_bytes
+from uvq_tflite.core.registry import network
 from uvq_tflite.deploy import spec
 
-SEEDS = {"distortion": 1, "content": 2, "aggregation": 3}
 CALIBRATION_FRAMES = 4  # one of each synthetic distortion
 
 
@@ -62,11 +62,11 @@ def _calibrate_batchnorm(net: nn.Module, batch: torch.Tensor) -> None:
 
 def demo_state_dict(model: str) -> dict[str, torch.Tensor]:
     """Seeded weights for `model`, with exactly the published keys, shapes and dtypes."""
-    rng = np.random.default_rng(SEEDS[model])
+    rng = np.random.default_rng(network(model).demo_seed)
     net = spec(model).network().eval()
     net.load_state_dict({k: _initial(k, v, rng) for k, v in net.state_dict().items()})
     if hasattr(net, "features"):
-        _calibrate_batchnorm(net, _calibration_batch(model, SEEDS[model]))
+        _calibrate_batchnorm(net, _calibration_batch(model, network(model).demo_seed))
     return net.state_dict()
 
 

@@ -10,30 +10,50 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from uvq_tflite.core.registry import network
 from uvq_tflite.deploy import spec
+from uvq_tflite.describe import described
 
 
-def export_float32(model: str, net: nn.Module, frames: int = 1) -> bytes:
-    """Convert the deployment wrapper of `net` to a float32 flatbuffer."""
-    model_spec = spec(model)
-    return _convert(model_spec.wrapper(fold_batch_norms(net)), model_spec.input_shapes(frames))
+def export_float32(model: str, net: nn.Module, frames: int = 1,
+                   checkpoint_sha256: str | None = None) -> bytes:
+    """Convert the deployment wrapper of `net` to a float32 flatbuffer whose signature
+    names its inputs and output as the registry does, described (describe.py) as made
+    from the checkpoint with that hash."""
+    info = network(model)
+    data = _convert(_Named(spec(model).wrapper(fold_batch_norms(net)), info.input_names,
+                           info.output_name), info.input_shapes(frames))
+    return described(data, model, "float32", checkpoint_sha256)
 
 
 def export_twin(model: str, net: nn.Module) -> bytes | None:
     """The float32 calibration twin of `model` (see ModelSpec.twin), or None if it has none."""
-    model_spec = spec(model)
+    model_spec, info = spec(model), network(model)
     if model_spec.twin is None:
         return None
-    return _convert(model_spec.twin(fold_batch_norms(net)), model_spec.twin_input_shapes)
+    return _convert(_Named(model_spec.twin(fold_batch_norms(net)), info.input_names,
+                           info.output_name), model_spec.twin_input_shapes)
 
 
-def _convert(wrapper: nn.Module, input_shapes: list[tuple[int, ...]]) -> bytes:
+class _Named(nn.Module):
+    """The wrapper with keyword inputs and a one-entry dict output: litert-torch names
+    the signature's inputs and output after them (not args_0 and output_0)."""
+
+    def __init__(self, wrapper: nn.Module, inputs: tuple[str, ...], output: str):
+        super().__init__()
+        self.wrapper, self.inputs, self.output = wrapper, inputs, output
+
+    def forward(self, **inputs: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {self.output: self.wrapper(*(inputs[name] for name in self.inputs))}
+
+
+def _convert(named: _Named, input_shapes: list[tuple[int, ...]]) -> bytes:
     import litert_torch
 
-    sample = tuple(torch.zeros(shape) for shape in input_shapes)
+    sample = {name: torch.zeros(shape) for name, shape in zip(named.inputs, input_shapes)}
     # litert-torch reports progress on stdout; keep stdout for results.
     with contextlib.redirect_stdout(sys.stderr):
-        return bytes(litert_torch.convert(wrapper.eval(), sample).model_content())
+        return bytes(litert_torch.convert(named.eval(), sample_kwargs=sample).model_content())
 
 
 def fold_batch_norms(net: nn.Module) -> nn.Module:

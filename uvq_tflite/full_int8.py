@@ -17,6 +17,7 @@ from torch import nn
 
 from uvq_tflite.calibration import activation_ranges, quantization_ranges, ranges_of
 from uvq_tflite.deploy import spec
+from uvq_tflite.describe import redescribed
 from uvq_tflite.export import export_twin
 from uvq_tflite.layers import layer_snr
 from uvq_tflite.quantize import quantize_full_int8
@@ -59,7 +60,8 @@ def calibrated(model: str, float_model: bytes, net: nn.Module, calls: Callable[[
     if observed is not float_model:
         names = twin_names(observed, float_model)
         ranges = {names[n]: r for n, r in ranges.items() if n in names}
-    return quantize_full_int8(float_model, quantization_ranges(float_model, ranges), io)
+    full = quantize_full_int8(float_model, quantization_ranges(float_model, ranges), io)
+    return redescribed(full, float_model, "full_int8")
 
 
 def layer_report(model: str, float_model: bytes, full_model: bytes, net: nn.Module,

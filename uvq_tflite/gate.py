@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from uvq_tflite.deploy import MODELS, PRECISIONS, spec
+from uvq_tflite.core.registry import MODELS, PRECISIONS, network
 from uvq_tflite.tflite_file import TFLiteFileError, inspect_file
 
 
@@ -52,7 +52,7 @@ def check_row(row: Row, thresholds: dict, tflite_dir: Path) -> None:
         ops = ", ".join(f"{op} x{n}" for op, n in m["float_ops"].items())
         row.breaches.append(f"not integer-only: {ops} compute in float")
     if m["max_rank"] > thresholds["max_rank"]:
-        path = tflite_dir / spec(row.model).tflite_name(row.precision)
+        path = tflite_dir / network(row.model).tflite_name(row.precision)
         row.breaches.append(f"max tensor rank {m['max_rank']} > {thresholds['max_rank']} "
                             f"(thresholds.max_rank){_rank_detail(path, thresholds['max_rank'])}")
     forbidden = forbidden_ops(row, thresholds)

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from uvq_tflite.deploy import MODELS, spec
+from uvq_tflite.core.registry import MODELS, network
 from uvq_tflite.tflite_file import Inspection
 
 
 def model_of(report: Inspection, model: str | None) -> str | None:
-    """The network a file is for: given, or from a `<model>_net*.tflite` file name."""
+    """The network a file is for: given, its metadata's, or from a `<model>_net*.tflite`
+    file name."""
     if model:
         return model
+    if report.metadata and report.metadata.get("model") in MODELS:
+        return report.metadata["model"]
     stem = Path(report.path).name
-    return next((m for m in MODELS if stem.startswith(spec(m).file_stem)), None)
+    return next((m for m in MODELS if stem.startswith(network(m).file_stem)), None)
 
 
 def nhwc_frames(report: Inspection, model: str | None) -> int | None:
@@ -21,7 +24,7 @@ def nhwc_frames(report: Inspection, model: str | None) -> int | None:
     model = model_of(report, model)
     if model is None:
         return None
-    return spec(model).frames_per_call([t.shape for t in report.inputs],
+    return network(model).frames_per_call([t.shape for t in report.inputs],
                                        [t.shape for t in report.outputs])
 
 
@@ -55,5 +58,22 @@ def describe(report: Inspection, max_rank: int, forbidden: list[str],
         f"quantized:   {quantized} tensors ({report.channelwise} channelwise)",
         "operators:",
         *(f"  {op:<24} {n}" for op, n in sorted(report.ops.items(), key=lambda kv: -kv[1])),
+        *_described(report.metadata),
     ]
     return "\n".join(lines)
+
+
+def _described(metadata: dict | None) -> list[str]:
+    """What the file's own metadata (describe.py) says, line by line."""
+    if not metadata:
+        return ["metadata:    none from uvq-tflite"]
+    lines = [f"metadata:    {metadata.get('model')} network, {metadata.get('precision')}"]
+    for kind in ("inputs", "output"):
+        entries = metadata.get(kind)
+        for name, what in (entries.items() if isinstance(entries, dict) else ()):
+            lines.append(f"  {kind[:-1] if kind == 'inputs' else kind} {name}: {what}")
+    lines.append(f"  checkpoint sha256: {metadata.get('checkpoint_sha256')}")
+    tools = metadata.get("tools")
+    versions = ", ".join(f"{k} {v}" for k, v in tools.items()) if isinstance(tools, dict) else ""
+    lines.append(f"  made by: uvq-tflite {metadata.get('uvq_tflite_version')}, {versions}")
+    return lines

@@ -18,6 +18,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from uvq_tflite.describe import redescribed
+
 # Recipes of ai_edge_quantizer.recipe that give INT8 channelwise weights.
 RECIPES = ("dynamic_wi8_afp32", "weight_only_wi8_afp32")
 FLOAT_OPS = ("DEPTHWISE_CONV_2D",)  # the default of params.yaml and the CLI
@@ -38,7 +40,7 @@ def quantize_int8(float_model: bytes, recipe: str = RECIPES[0],
     for op in float_ops:
         qt.update_quantization_recipe(regex=".*", operation_name=qtyping.TFLOperationName[op],
                                       algorithm_key=AlgorithmName.NO_QUANTIZE)
-    return _quantized(qt)
+    return redescribed(_quantized(qt), float_model, "int8")
 
 
 def quantize_full_int8(float_model: bytes, ranges: Mapping[str, Mapping[str, np.ndarray]],

@@ -9,7 +9,8 @@ import tempfile
 
 import numpy as np
 
-from uvq_tflite.errors import first_line
+from uvq_tflite.core.errors import first_line
+from uvq_tflite.core.registry import network
 from uvq_tflite.tflite_file import TFLiteFileError, inspect_bytes
 
 NATIVE_NOISE = ("INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",)
@@ -101,3 +102,28 @@ class TFLiteRunner:
         self.invoke()
         output = self.outputs[0]
         return dequantize_output(self._interpreter.get_tensor(output["index"]), output)
+
+
+def calls(model: str, inputs: list[np.ndarray],
+          frames: int) -> list[tuple[list[np.ndarray], int]]:
+    """`inputs` split into calls of a model built for `frames` frames per call: each
+    call's inputs and how many of its frames are real (the last call is padded)."""
+    per_frame = [shape[0] for shape in network(model).input_shapes(1)]
+    total = inputs[0].shape[0] // per_frame[0]
+    split = []
+    for start in range(0, total, frames):
+        chunk = []
+        for array, k in zip(inputs, per_frame):
+            part = array[start * k:(start + frames) * k]
+            missing = frames * k - part.shape[0]
+            if missing:
+                part = np.concatenate([part, np.repeat(part[-k:], missing // k, axis=0)])
+            chunk.append(part)
+        split.append((chunk, min(frames, total - start)))
+    return split
+
+
+def run_per_call(runner: TFLiteRunner, model: str, inputs: list[np.ndarray],
+                 frames: int) -> np.ndarray:
+    """Run `inputs` through a model built for `frames` frames per call, padding the last call."""
+    return np.concatenate([runner(*chunk)[:real] for chunk, real in calls(model, inputs, frames)])

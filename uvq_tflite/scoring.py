@@ -10,8 +10,7 @@ import numpy as np
 from torch import nn
 
 from uvq_tflite import reference
-from uvq_tflite.runtime import TFLiteRunner
-from uvq_tflite.verification import run_per_call
+from uvq_tflite.runtime import TFLiteRunner, run_per_call
 
 
 def pytorch_scores(nets: dict[str, nn.Module], frames: np.ndarray) -> np.ndarray:

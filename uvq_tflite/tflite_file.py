@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import collections
+import json
 import struct
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from uvq_tflite.errors import UserInputError
+from uvq_tflite.core.errors import UserInputError
 
 FILE_IDENTIFIER = b"TFL3"
 MIN_SIZE = 8
+METADATA_NAME = "uvq_tflite"  # the metadata entry describe.py writes
+MAX_METADATA_BYTES = 1 << 16
 
 
 class TFLiteFileError(UserInputError):
@@ -48,6 +51,7 @@ class Inspection:
     channelwise: int  # quantized tensors with one scale per channel of their quantized axis
     float_ops: dict[str, int] = field(default_factory=dict)  # ops computing in float, by name
     graph: list[OpInfo] = field(default_factory=list, repr=False)  # in execution order
+    metadata: dict | None = None  # the `uvq_tflite` entry (describe.py), if the file has one
 
     def count_ops(self, names: list[str] | tuple[str, ...]) -> dict[str, int]:
         """How often each op in `names` occurs (zero counts dropped)."""
@@ -190,7 +194,26 @@ def _inspect(data: bytes, path: str) -> Inspection:
                       max_rank=max((r for _, r in ranks), default=0), tensor_ranks=ranks,
                       inputs=inputs, outputs=outputs, quantized=dict(quantized),
                       channelwise=channelwise, float_ops=dict(sorted(float_ops.items())),
-                      graph=graph_ops)
+                      graph=graph_ops, metadata=_own_metadata(model, data))
+
+
+def _own_metadata(model, data: bytes) -> dict | None:
+    """The JSON object of the `uvq_tflite` metadata entry; None if absent or unreadable."""
+    for i in range(_bounded(model.MetadataLength(), data, "metadata")):
+        entry = model.Metadata(i)
+        if entry.Name() != METADATA_NAME.encode():
+            continue
+        if not 0 <= entry.Buffer() < model.BuffersLength():
+            raise ValueError(f"metadata buffer {entry.Buffer()} does not exist")
+        raw = model.Buffers(entry.Buffer()).DataAsNumpy()
+        if not hasattr(raw, "tobytes") or raw.size > MAX_METADATA_BYTES:
+            return None
+        try:
+            value = json.loads(raw.tobytes())
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) else None
+    return None
 
 
 FLOAT_TYPES = ("float32", "float16", "float64", "bfloat16")

@@ -8,11 +8,11 @@ import numpy as np
 from torch import nn
 
 from uvq_tflite import reference, synthetic
-from uvq_tflite.deploy import PRECISIONS, spec
+from uvq_tflite.core.registry import PRECISIONS, network
 from uvq_tflite.full_int8 import layer_report
 from uvq_tflite.layers import worst
 from uvq_tflite.metrics import agreement
-from uvq_tflite.runtime import TFLiteRunner
+from uvq_tflite.runtime import TFLiteRunner, calls, run_per_call
 from uvq_tflite.tflite_file import inspect_bytes, read_tflite
 
 
@@ -29,35 +29,10 @@ def reference_case(model: str, net: nn.Module, samples: int,
     return [content_inputs], reference.content_features(net, content_inputs)
 
 
-def calls(model: str, inputs: list[np.ndarray],
-          frames: int) -> list[tuple[list[np.ndarray], int]]:
-    """`inputs` split into calls of a model built for `frames` frames per call: each
-    call's inputs and how many of its frames are real (the last call is padded)."""
-    per_frame = [shape[0] for shape in spec(model).input_shapes(1)]
-    total = inputs[0].shape[0] // per_frame[0]
-    split = []
-    for start in range(0, total, frames):
-        chunk = []
-        for array, k in zip(inputs, per_frame):
-            part = array[start * k:(start + frames) * k]
-            missing = frames * k - part.shape[0]
-            if missing:
-                part = np.concatenate([part, np.repeat(part[-k:], missing // k, axis=0)])
-            chunk.append(part)
-        split.append((chunk, min(frames, total - start)))
-    return split
-
-
-def run_per_call(runner: TFLiteRunner, model: str, inputs: list[np.ndarray],
-                 frames: int) -> np.ndarray:
-    """Run `inputs` through a model built for `frames` frames per call, padding the last call."""
-    return np.concatenate([runner(*chunk)[:real] for chunk, real in calls(model, inputs, frames)])
-
-
 def hardware_facts(data: bytes, model: str, frames: int) -> dict:
     """Facts `make verify` gates: size, op histogram, highest rank, NHWC I/O, float ops."""
     report = inspect_bytes(data)
-    io_frames = spec(model).frames_per_call([t.shape for t in report.inputs],
+    io_frames = network(model).frames_per_call([t.shape for t in report.inputs],
                                             [t.shape for t in report.outputs])
     return {
         "size_mb": round(len(data) / 1e6, 4),

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from uvq_tflite.errors import UserInputError, first_line
+from uvq_tflite.core.errors import UserInputError, first_line
 from uvq_tflite.frame_rate import RateConverter, output_time
 
 WIDTH, HEIGHT = 1920, 1080

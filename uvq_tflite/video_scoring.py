@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from uvq_tflite.console import Progress
-from uvq_tflite.deploy import MODELS, SCORE_PRECISIONS, spec
-from uvq_tflite.errors import UserInputError
+from uvq_tflite.core.console import Progress
+from uvq_tflite.core.errors import UserInputError
+from uvq_tflite.core.registry import MODELS, SCORE_PRECISIONS, network
 from uvq_tflite.reference import to_model_range
 from uvq_tflite.video import VideoError, VideoInfo, probe, read_frames
 
@@ -40,7 +40,7 @@ def _pytorch_scorer(checkpoint_dir: Path) -> Scorer:
     nets, problems = {}, []
     for model in MODELS:
         try:
-            nets[model] = load_network(model, checkpoint_dir / f"{spec(model).file_stem}.pth")
+            nets[model] = load_network(model, checkpoint_dir / f"{network(model).file_stem}.pth")
         except UserInputError as exc:
             problems.append(str(exc))
     if problems:
@@ -55,13 +55,13 @@ def _tflite_scorer(models_dir: Path, precision: str, threads: int) -> Scorer:
 
     runners, per_call, problems = {}, {}, []
     for model in MODELS:
-        path = models_dir / spec(model).tflite_name(precision)
+        path = models_dir / network(model).tflite_name(precision)
         try:
             runners[model] = TFLiteRunner(read_tflite(path), threads, str(path))
         except UserInputError as exc:
             problems.append(str(exc))
             continue
-        per_call[model] = spec(model).frames_per_call(
+        per_call[model] = network(model).frames_per_call(
             [list(d["shape"]) for d in runners[model].inputs])
         if not per_call[model]:
             problems.append(f"{path}: its inputs are not those of the {model} network")

@@ -24,6 +24,4 @@ SPEC = ModelSpec(
     name="aggregation",
     network=AggregationNet,
     wrapper=AggregationDeploy,
-    input_shapes=lambda frames: [(frames, 8, 8, 128), (frames, 24, 24, 128)],
-    output_shape=lambda frames: (frames, 1),
 )

@@ -8,8 +8,6 @@ from torch import nn
 from uvq_tflite.deploy import ModelSpec, to_nchw, to_nhwc
 from uvq_tflite.nets.backbone import ContentNet
 
-SIZE = 256
-
 
 class ContentDeploy(nn.Module):
     """NHWC [F, 256, 256, 3] -> NHWC [F, 8, 8, 128]."""
@@ -26,6 +24,4 @@ SPEC = ModelSpec(
     name="content",
     network=ContentNet,
     wrapper=ContentDeploy,
-    input_shapes=lambda frames: [(frames, SIZE, SIZE, 3)],
-    output_shape=lambda frames: (frames, 8, 8, 128),
 )

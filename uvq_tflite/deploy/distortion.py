@@ -46,8 +46,6 @@ SPEC = ModelSpec(
     name="distortion",
     network=DistortionNet,
     wrapper=DistortionDeploy,
-    input_shapes=lambda frames: [(PATCHES_PER_FRAME * frames, *PATCH, 3)],
-    output_shape=lambda frames: (frames, 24, 24, 128),
     twin=lambda net: DistortionDeploy(net, reassemble=False),
     twin_input_shapes=[(1, *PATCH, 3)],
     twin_calls=lambda inputs: [[inputs[0][i:i + 1]] for i in range(len(inputs[0]))],

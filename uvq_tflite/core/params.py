@@ -7,9 +7,8 @@ from typing import Any, Callable
 
 import yaml
 
-from uvq_tflite.deploy import MODELS, PRECISIONS, spec
-from uvq_tflite.errors import UserInputError
-from uvq_tflite.quantize import RECIPES
+from uvq_tflite.core.errors import UserInputError
+from uvq_tflite.core.registry import MODELS, PRECISIONS, network
 
 PARAMS_FILE = Path("params.yaml")
 SECTIONS = ("checkpoints", "models", "quantization", "full_int8", "calibration", "verification",
@@ -22,7 +21,7 @@ class ParamsError(UserInputError):
 
 def demo_checkpoint_path(model: str) -> Path:
     """Where the demo_checkpoint stage writes a model's demo checkpoint."""
-    return Path("models/demo") / f"{spec(model).file_stem}.pth"
+    return Path("models/demo") / f"{network(model).file_stem}.pth"
 
 
 GENERATED_CALIBRATION_CLIPS = Path("data/calibration/clips")  # the calibration_clips stage's
@@ -78,8 +77,8 @@ def _models(problems: list[str], section: dict) -> None:
         if model not in MODELS:
             continue
         entry = _check_keys(problems, f"models.{model}", entry, ("inputs",))
-        if "inputs" in entry and not spec(model).frames_per_call(entry["inputs"]):
-            shapes = [list(s) for s in spec(model).input_shapes(1)]
+        if "inputs" in entry and not network(model).frames_per_call(entry["inputs"]):
+            shapes = [list(s) for s in network(model).input_shapes(1)]
             problems.append(f"models.{model}.inputs: {entry['inputs']!r} is not an input of "
                             f"the {model} network; expected {shapes} with the first "
                             f"dimension times F frames per call (F >= 1)")
@@ -126,6 +125,8 @@ def _op_names(problems: list[str], where: str, ops: Any) -> None:
 
 
 def _quantization(problems: list[str], section: dict) -> None:
+    from uvq_tflite.quantize import RECIPES
+
     section = _leaves(problems, "quantization", section,
                       {"recipe": ((lambda v: v in RECIPES), f"one of {', '.join(RECIPES)}")},
                       ("float_ops",))

@@ -7,21 +7,23 @@ import sys
 import time
 from typing import Callable
 
-from uvq_tflite.console import EXIT_USAGE, log
-from uvq_tflite.errors import UserInputError
-from uvq_tflite.params import load_params
+from uvq_tflite.core import toolchain
+from uvq_tflite.core.console import EXIT_USAGE, log
+from uvq_tflite.core.errors import UserInputError
+from uvq_tflite.core.params import load_params
 
 
 def run_stage(main: Callable[[argparse.Namespace, dict], None], doc: str, *arguments: str,
               reads: tuple[str, ...] = ()) -> None:
-    """Parse positional `arguments`, validate the params.yaml sections the stage `reads`,
-    run `main`; exit 2 on bad input."""
+    """Parse positional `arguments`, check the installed tools against toolchain.yaml,
+    validate the params.yaml sections the stage `reads`, run `main`; exit 2 on bad input."""
     parser = argparse.ArgumentParser(description=doc)
     for name in arguments:
         parser.add_argument(name)
     args = parser.parse_args()
     started = time.monotonic()
     try:
+        toolchain.check()  # outputs keyed on recorded tool versions are made by those tools
         main(args, load_params(sections=reads))
     except UserInputError as exc:
         for line in str(exc).splitlines():

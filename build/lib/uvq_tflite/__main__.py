@@ -1,5 +1,0 @@
-import sys
-
-from uvq_tflite.cli import main
-
-sys.exit(main())

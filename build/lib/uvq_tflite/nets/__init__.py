@@ -1,1 +1,0 @@
-"""UVQ 1.5 networks as NCHW PyTorch math, keyed like the published checkpoints."""
