@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from uvq_tflite.cli import main
 from uvq_tflite.core.registry import MODELS
 
@@ -107,3 +109,43 @@ def test_float_ops_are_allowed_in_float_precisions(tmp_path, capsys):
     directory = write_metrics(tmp_path / "m", content=(
         metrics(float_ops={"CONV_2D": 3}), metrics(0.99, float_ops={"CONV_2D": 3}), DEFAULTS[2]))
     assert gate(directory, tmp_path, capsys)[0] == 0
+
+
+@pytest.mark.parametrize("raw, shown", [
+    ("Infinity", "not strict JSON"), ("NaN", "not strict JSON"), ("7.5", "7.5 is invalid"),
+    ("true", "true is invalid"), ('"0.99"', '"0.99" is invalid'), ("null", "null is invalid"),
+    ("[1]", "[1] is invalid"), (json.dumps("x" * 500), 'xxx... is invalid'),
+])
+def test_a_malformed_correlation_is_bad_input_named_with_its_file(tmp_path, capsys, raw, shown):
+    directory = write_metrics(tmp_path / "m")
+    path = directory / "content.json"
+    data = json.loads(path.read_text())
+    data["int8"]["correlation"] = "__here__"
+    path.write_text(json.dumps(data).replace('"__here__"', raw))
+    assert main(["gate", *THRESHOLDS_ARGS, "--metrics-dir", str(directory), "--tflite-dir",
+                 str(tmp_path), "--no-status"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(path) in err[0] and shown in err[0], err
+    assert len(err[0]) < 300
+
+
+@pytest.mark.parametrize("change, shown", [
+    (lambda m: m.update(max_rank=float("nan")), "not strict JSON"),
+    (lambda m: m.update(nhwc_io="no"), 'int8.nhwc_io: "no" is invalid'),
+    (lambda m: m.update(ops={"gather": 1}), "int8.ops"),
+    (lambda m: m.pop("size_mb"), "int8.size_mb: missing"),
+])
+def test_every_value_the_gate_reads_is_checked(tmp_path, capsys, change, shown):
+    bad = metrics(0.99)
+    change(bad)
+    directory = write_metrics(tmp_path / "m", aggregation=(DEFAULTS[0], bad, DEFAULTS[2]))
+    assert main(["gate", *THRESHOLDS_ARGS, "--metrics-dir", str(directory), "--tflite-dir",
+                 str(tmp_path), "--no-status"]) == 2
+    assert shown in capsys.readouterr().err
+
+
+def test_a_forbidden_op_counted_zero_times_is_no_breach(tmp_path, capsys):
+    directory = write_metrics(tmp_path / "m", distortion=(
+        metrics(ops={"GATHER": 0, "CONV_2D": 1}), DEFAULTS[1], DEFAULTS[2]))
+    code, out = gate(directory, tmp_path, capsys)
+    assert code == 0, out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from pathlib import Path
@@ -206,6 +207,19 @@ def test_make_verify_breaches_only_the_open_full_int8_targets_on_a_fresh_pipelin
     assert breaches(result) and all(map(open_full_int8_target, breaches(result)))
     for model in MODELS:
         assert f"\n{model} " in result.stdout
+
+
+def test_make_verify_fails_on_a_model_edited_in_place_that_dvc_status_misses(project):
+    path = project / "models/tflite/aggregation_net_int8.tflite"
+    stat = path.stat()
+    data = bytearray(path.read_bytes())
+    data[-100] ^= 0xFF  # same size; mtime restored below
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    result = make_verify(project)
+    assert result.returncode != 0
+    assert ("BREACH models/tflite/aggregation_net_int8.tflite: content differs from what "
+            "quantize@aggregation wrote") in result.stdout, result.stdout[-2000:]
 
 
 def test_make_verify_fails_on_a_rank_limit_below_the_graph(project):

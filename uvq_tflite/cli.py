@@ -151,6 +151,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
         render,
         render_videos,
         score_breaches,
+        tampered_outputs,
     )
 
     params = load_params(args.params)
@@ -170,6 +171,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
         stale = _stale_stages()
         if stale:
             breaches.append(f"pipeline is stale, run `make repro`: {', '.join(stale)}")
+        breaches += tampered_outputs(Path("."))
     for breach in breaches:
         print(f"BREACH {breach}")
     print(f"verify: {'FAILED' if breaches else 'passed'} "

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
+import yaml
+
+from uvq_tflite.core.errors import UserInputError, first_line
 from uvq_tflite.core.registry import MODELS, PRECISIONS, network
 from uvq_tflite.tflite_file import TFLiteFileError, inspect_file
 
@@ -63,25 +70,106 @@ def check_row(row: Row, thresholds: dict, tflite_dir: Path) -> None:
         row.breaches.append("inputs/outputs are not the NHWC shapes of params.yaml's models")
 
 
-def _read_metrics(path: Path, precisions: tuple[str, ...] = PRECISIONS
-                  ) -> tuple[dict | None, list[str]]:
-    """A metrics file holding every one of `precisions`, or a problem saying why it is unusable."""
+class MalformedMetrics(UserInputError):
+    """A metrics file that is not what the verify or score stages write (exit 2)."""
+
+
+MAX_METRICS_BYTES = 1 << 20
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _read_metrics(path: Path, schema: dict[str, Check]) -> tuple[dict | None, list[str]]:
+    """A metrics file that passes `schema` (every precision's values), None and a breach if
+    it is missing; MalformedMetrics, one line per problem, if it is anything else."""
     try:
-        data = json.loads(path.read_text())
+        if path.stat().st_size > MAX_METRICS_BYTES:
+            raise MalformedMetrics(f"{path}: {path.stat().st_size} bytes, too large for metrics")
+        data = json.loads(path.read_bytes().decode("utf-8"), parse_constant=_reject_constant)
     except FileNotFoundError:
         return None, [f"{path}: missing; run `make repro`"]
-    except json.JSONDecodeError as exc:
-        return None, [f"{path}: unreadable metrics ({exc}); run `make repro`"]
-    if not isinstance(data, dict) or not all(isinstance(data.get(p), dict) for p in precisions):
-        return None, [f"{path}: lacks {', '.join(precisions)}; run `make repro`"]
+    except OSError as exc:
+        raise MalformedMetrics(f"{path}: unreadable ({exc.strerror})") from None
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError, NaN, Infinity
+        raise MalformedMetrics(f"{path}: not strict JSON metrics ({first_line(exc)})"
+                               ) from None
+    problems = _schema_problems(data, schema)
+    if problems:
+        raise MalformedMetrics("\n".join(f"{path}: {p}" for p in problems))
     return data, []
+
+
+Check = tuple[Callable[[Any], bool], str]
+
+
+def _number(low: float = -math.inf, high: float = math.inf) -> Check:
+    return ((lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+             and math.isfinite(v) and low <= v <= high),
+            f"a finite number from {low} to {high}")
+
+
+def _count(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _op_counts(v: Any) -> bool:
+    return isinstance(v, dict) and all(
+        isinstance(op, str) and (op in _builtin_ops() or op.startswith(("CUSTOM:", "UNKNOWN_")))
+        and _count(n) for op, n in v.items())
+
+
+MODEL_SCHEMA: dict[str, Check] = {
+    "correlation": _number(-1, 1), "max_abs_diff": _number(0), "mean_abs_diff": _number(0),
+    "size_mb": _number(0), "max_rank": (_count, "a whole number >= 0"),
+    "nhwc_io": ((lambda v: isinstance(v, bool)), "true or false"),
+    "ops": (_op_counts, "TFLite builtin op names (upper case) with counts"),
+    "float_ops": (_op_counts, "TFLite builtin op names (upper case) with counts"),
+}
+VIDEO_SCHEMA: dict[str, Check] = {
+    "uvq1p5_score": _number(), "max_abs_diff": _number(0), "max_rel_diff": _number(0),
+}
+
+
+def _schema_problems(data: Any, schema: dict[str, Check]) -> list[str]:
+    precisions = PRECISIONS if schema is MODEL_SCHEMA else ("pytorch", *PRECISIONS)
+    if not isinstance(data, dict):
+        return [f"expected an object with {', '.join(precisions)}"]
+    problems = []
+    for precision in precisions:
+        row = data.get(precision)
+        if not isinstance(row, dict):
+            problems.append(f"{precision}: missing, or not an object")
+            continue
+        for key, (ok, expected) in schema.items():
+            if precision == "pytorch" and key != "uvq1p5_score":
+                continue
+            if key not in row:
+                problems.append(f"{precision}.{key}: missing; expected {expected}")
+            elif not ok(row[key]):
+                problems.append(f"{precision}.{key}: {_short(row[key])} is invalid; "
+                                f"expected {expected}")
+    return problems
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+@functools.cache
+def _builtin_ops() -> frozenset[str]:
+    from ai_edge_litert import schema_py_generated as schema
+
+    return frozenset(k for k in vars(schema.BuiltinOperator) if not k.startswith("_"))
 
 
 def load_rows(metrics_dir: Path) -> tuple[list[Row], list[str]]:
     """Rows of every model's metrics file, and problems reading them."""
     rows, problems = [], []
     for model in MODELS:
-        data, unusable = _read_metrics(metrics_dir / f"{model}.json")
+        data, unusable = _read_metrics(metrics_dir / f"{model}.json", MODEL_SCHEMA)
         problems += unusable
         if data:
             rows += [Row(model, p, data[p]) for p in PRECISIONS]
@@ -92,8 +180,7 @@ def load_videos(metrics_dir: Path, clips: list[str]) -> tuple[dict[str, dict], l
     """metrics/videos/<clip>.json of every clip in params' videos, and problems reading them."""
     videos, problems = {}, []
     for clip in clips:
-        data, unusable = _read_metrics(metrics_dir / "videos" / f"{clip}.json",
-                                       ("pytorch", *PRECISIONS))
+        data, unusable = _read_metrics(metrics_dir / "videos" / f"{clip}.json", VIDEO_SCHEMA)
         problems += unusable
         if data:
             videos[clip] = data
@@ -133,7 +220,8 @@ def render_videos(videos: dict[str, dict], thresholds: dict) -> str:
 
 def forbidden_ops(row: Row, thresholds: dict) -> dict[str, int]:
     """The row's operators that thresholds.forbidden_ops names, with their counts."""
-    return {op: n for op, n in row.metrics["ops"].items() if op in thresholds["forbidden_ops"]}
+    return {op: n for op, n in row.metrics["ops"].items()
+            if op in thresholds["forbidden_ops"] and n > 0}
 
 
 def render(rows: list[Row], thresholds: dict) -> str:
@@ -151,3 +239,35 @@ def render(rows: list[Row], thresholds: dict) -> str:
     text = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in lines]
     text.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(text)
+
+
+def tampered_outputs(root: Path, prefixes: tuple[str, ...] = ("models/tflite/", "metrics/")
+                     ) -> list[str]:
+    """Gated files whose content differs from the md5 dvc.lock records for them: edited
+    after `dvc repro` (DVC's own status trusts size and mtime, which an edit can keep)."""
+    lock_path = root / "dvc.lock"
+    if not lock_path.is_file():
+        return []
+    lock = yaml.safe_load(lock_path.read_text(encoding="utf-8")) or {}
+    current = (yaml.safe_load((root / "dvc.yaml").read_text(encoding="utf-8")) or {})["stages"]
+    problems = []
+    for name, stage in sorted((lock.get("stages") or {}).items()):
+        if name.split("@")[0] not in current:  # a stage since removed from dvc.yaml
+            continue
+        for out in stage.get("outs") or []:
+            path, md5 = out.get("path", ""), out.get("md5", "")
+            if not path.startswith(prefixes) or md5.endswith(".dir"):
+                continue
+            file = root / path
+            if not file.is_file():
+                problems.append(f"{path}: missing, though dvc.lock records it; run `make repro`")
+                continue
+            digest = hashlib.md5()
+            with open(file, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+            if digest.hexdigest() != md5:
+                problems.append(f"{path}: content differs from what {name} wrote (md5 "
+                                f"{digest.hexdigest()[:12]}..., dvc.lock {md5[:12]}...); "
+                                f"run `make repro`")
+    return problems
