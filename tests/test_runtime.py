@@ -11,7 +11,6 @@ import pytest
 from conftest import PUBLISHED_AGGREGATION, REPO
 from tiny_models import TinyConv, converted
 
-from uvq_tflite.core.files import write_atomic
 from uvq_tflite.runtime import TFLiteRunner
 from uvq_tflite.tflite_file import TFLiteFileError
 
@@ -69,13 +68,3 @@ def test_verify_stage_on_a_corrupt_file_exits_2_and_writes_nothing(tmp_path):
     assert result.stderr.strip().splitlines() == [
         f"error: {bad}: not a TFLite flatbuffer (file identifier b'a mo', expected b'TFL3')"]
     assert not metrics.exists()
-
-
-def test_write_atomic_removes_what_a_killed_write_left(tmp_path):
-    dest = tmp_path / "model.tflite"
-    leftover = tmp_path / ".model.tflite.abc123.tmp"
-    leftover.write_bytes(b"partial")
-    other = tmp_path / ".other.tflite.abc123.tmp"
-    other.write_bytes(b"not ours")
-    write_atomic(dest, b"complete")
-    assert sorted(p.name for p in tmp_path.iterdir()) == [other.name, dest.name]

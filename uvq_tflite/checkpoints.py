@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import zipfile
 from pathlib import Path
 
 import torch
@@ -14,6 +15,9 @@ from uvq_tflite.deploy import spec
 
 PREFIX = "model."
 MAX_LISTED = 3
+# The largest network holds 15 MB of weights; the seed's "no depthwise" mistake 0.6 GB,
+# which still deserves its shape-mismatch message.
+MAX_CHECKPOINT_BYTES = 1_000_000_000
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -23,6 +27,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path}: no such checkpoint file")
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path}: empty file, not a PyTorch checkpoint")
+    _check_archive(path)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -37,9 +42,29 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
             isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
         raise CheckpointError(f"{path}: not a state dict (expected a mapping of "
                               f"names to tensors, got {type(state).__name__})")
+    sparse = [k for k, v in state.items() if v.layout != torch.strided]
+    if sparse:
+        raise CheckpointError(f"{path}: {len(sparse)} sparse tensor(s) ({_listed(sparse)}); "
+                              f"UVQ 1.5 checkpoints hold dense tensors")
     if state and all(k.startswith(PREFIX) for k in state):
         state = {k[len(PREFIX):]: v for k, v in state.items()}
     return state
+
+
+def _check_archive(path: Path) -> None:
+    """Refuse a checkpoint whose entries would inflate past MAX_CHECKPOINT_BYTES, before
+    torch.load materialises them (a 13 MB deflated file can hold gigabytes)."""
+    if not zipfile.is_zipfile(path):
+        return  # legacy pickle format: its size is what it holds
+    try:
+        with zipfile.ZipFile(path) as archive:
+            total = sum(entry.file_size for entry in archive.infolist())
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint: "
+                              f"{first_line(exc)}") from None
+    if total > MAX_CHECKPOINT_BYTES:
+        raise CheckpointError(f"{path}: unpacks to {total / 1e9:.1f} GB; a UVQ 1.5 checkpoint "
+                              f"holds far less (limit {MAX_CHECKPOINT_BYTES / 1e9:.0f} GB)")
 
 
 def _listed(items: list[str]) -> str:

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from uvq_tflite.core.console import EXIT_BREACH, EXIT_OK, EXIT_USAGE, log
+from uvq_tflite.core.console import EXIT_BREACH, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, log
 from uvq_tflite.core.errors import UserInputError
 from uvq_tflite.core.registry import MODELS, PRECISIONS, SCORE_PRECISIONS, network
 from uvq_tflite.video import TRANSPOSE_MODES
@@ -43,7 +43,9 @@ def _calibration_frames(args: argparse.Namespace):
 def cmd_convert(args: argparse.Namespace) -> int:
     from uvq_tflite import calibration_set
     from uvq_tflite.checkpoints import load_network
-    from uvq_tflite.core.files import write_atomic
+    from uvq_tflite.core.errors import CheckpointError
+    from uvq_tflite.core.files import check_writable_dir, write_atomic
+    from uvq_tflite.core.params import memory_budget
     from uvq_tflite.describe import sha256_of
     from uvq_tflite.export import export_float32
     from uvq_tflite.full_int8 import calibrated
@@ -59,10 +61,24 @@ def cmd_convert(args: argparse.Namespace) -> int:
     if needed != models and args.checkpoint is not None:
         raise UserInputError("full_int8 AggregationNet is calibrated on the backbones' feature "
                              "maps: give --checkpoint-dir holding all three checkpoints")
+    for m in models:
+        if network(m).call_bytes(args.frames) > memory_budget():
+            raise UserInputError(f"--frames {args.frames}: one {m} call takes "
+                                 f"{network(m).call_bytes(args.frames) / 1e9:.1f} GB of input; "
+                                 f"this machine allows {memory_budget() / 1e9:.1f} GB")
     paths = _checkpoint_paths(args, needed)
-    nets = {m: load_network(m, p) for m, p in paths.items()}  # validate all before writing
-    frames = _calibration_frames(args) if full else None
     out_dir = Path(args.output_dir)
+    check_writable_dir(out_dir)  # before minutes of conversion
+    nets, problems = {}, []
+    for m, p in paths.items():  # validate all before writing, and name every bad one
+        try:
+            nets[m] = load_network(m, p)
+        except CheckpointError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise UserInputError("\n".join(problems))
+
+    frames = _calibration_frames(args) if full else None
     float_models: dict[str, bytes] = {}
     for model, net in nets.items():
         started = time.monotonic()
@@ -96,12 +112,15 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:
-    from uvq_tflite.core.files import write_atomic
+    from uvq_tflite.core.files import check_writable_dir, write_atomic
     from uvq_tflite.quantize import quantize_int8
     from uvq_tflite.tflite_file import read_tflite
 
     started = time.monotonic()
     float_model = read_tflite(args.input)
+    if Path(args.output).is_dir():
+        raise UserInputError(f"{args.output}: a folder; give the .tflite file to write")
+    check_writable_dir(Path(args.output).parent)
     log(f"quantizing {args.input} ({args.recipe})")
     write_atomic(args.output, quantize_int8(float_model, args.recipe, args.float_ops))
     _report(Path(args.output), started)
@@ -336,4 +355,4 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         log("uvq-tflite: interrupted")
-        return 130
+        return EXIT_INTERRUPTED

@@ -33,9 +33,11 @@ def agreement(reference: np.ndarray, actual: np.ndarray) -> dict[str, float]:
 
 
 def significant(value, digits: int = 6):
-    """`value` with every float rounded to `digits` significant digits, for stable JSON."""
+    """`value` with every float rounded to `digits` significant digits, for stable JSON;
+    NaN and infinities (NaN weights) become null, which strict JSON can hold and the
+    gate refuses."""
     if isinstance(value, float):
-        return float(f"{value:.{digits}g}")
+        return float(f"{value:.{digits}g}") if math.isfinite(value) else None
     if isinstance(value, dict):
         return {k: significant(v, digits) for k, v in value.items()}
     if isinstance(value, list):

@@ -81,7 +81,8 @@ class TFLiteRunner:
     def set_inputs(self, *arrays: np.ndarray) -> None:
         """Float arrays in input order, quantized first where the model takes integers."""
         if len(arrays) != len(self.inputs):
-            raise ValueError(f"model takes {len(self.inputs)} inputs, got {len(arrays)}")
+            raise TFLiteFileError(f"{self.name}: takes {len(self.inputs)} input(s), "
+                                  f"not the {len(arrays)} this network has")
         try:
             for detail, array in zip(self.inputs, arrays):
                 self._interpreter.set_tensor(detail["index"], quantize_input(array, detail))

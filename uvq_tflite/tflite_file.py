@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import json
+import os
 import struct
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -12,6 +13,7 @@ from uvq_tflite.core.errors import UserInputError
 
 FILE_IDENTIFIER = b"TFL3"
 MIN_SIZE = 8
+MAX_MODEL_BYTES = 2 << 30  # flatbuffers address 2 GB; the largest UVQ model is 15 MB
 METADATA_NAME = "uvq_tflite"  # the metadata entry describe.py writes
 MAX_METADATA_BYTES = 1 << 16
 
@@ -74,9 +76,17 @@ def read_tflite(path: str | Path) -> bytes:
     path = Path(path)
     if not path.is_file():
         raise TFLiteFileError(f"{path}: no such file")
-    data = path.read_bytes()
-    check_identifier(data, path)
-    return data
+    try:
+        with open(path, "rb") as f:
+            header = f.read(MIN_SIZE)
+            check_identifier(header, path)  # a non-model is refused before reading it
+            size = os.fstat(f.fileno()).st_size
+            if size > MAX_MODEL_BYTES:
+                raise TFLiteFileError(f"{path}: {size / 1e9:.1f} GB, larger than any UVQ model "
+                                      f"(limit {MAX_MODEL_BYTES / 1e9:.0f} GB)")
+            return header + f.read()
+    except OSError as exc:
+        raise TFLiteFileError(f"{path}: unreadable ({exc.strerror})") from None
 
 
 def check_identifier(data: bytes, path: str | Path) -> None:

@@ -8,6 +8,7 @@ import numpy as np
 from torch import nn
 
 from uvq_tflite import reference, synthetic
+from uvq_tflite.core.errors import UserInputError
 from uvq_tflite.core.registry import PRECISIONS, network
 from uvq_tflite.full_int8 import layer_report
 from uvq_tflite.layers import worst
@@ -45,6 +46,16 @@ def hardware_facts(data: bytes, model: str, frames: int) -> dict:
     }
 
 
+def _check_io(data: bytes, model: str, frames: int, path: Path) -> None:
+    """UserInputError unless the file's I/O is `model`'s at `frames` frames per call."""
+    report = inspect_bytes(data, path)
+    shapes = [t.shape for t in report.inputs]
+    if network(model).frames_per_call(shapes, [t.shape for t in report.outputs]) != frames:
+        expected = [list(s) for s in network(model).input_shapes(frames)]
+        raise UserInputError(f"{path}: inputs {shapes} are not the {model} network's at "
+                             f"{frames} frame(s) per call ({expected}); is it another model?")
+
+
 PLOT_POINTS = 1000
 LAYER_SAMPLES = 2  # held-out calls compared tensor by tensor (preserving every tensor is costly)
 WORST_LAYERS = 3
@@ -60,6 +71,7 @@ def verify_model(model: str, net: nn.Module, tflite: dict[str, Path], frames: in
     outputs, files = {}, {}
     for precision in PRECISIONS:
         files[precision] = data = read_tflite(tflite[precision])
+        _check_io(data, model, frames, tflite[precision])
         runner = TFLiteRunner(data, threads, str(tflite[precision]))
         outputs[precision] = run_per_call(runner, model, inputs, frames)
         metrics[precision] = {**agreement(expected, outputs[precision]),

@@ -6,6 +6,7 @@ import sys
 import time
 
 EXIT_OK, EXIT_BREACH, EXIT_USAGE = 0, 1, 2  # success, verification breach, bad input
+EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
 
 
 def log(message: str) -> None:

@@ -1,28 +1,86 @@
-"""Writing outputs so that an interrupted run never leaves a partial file behind."""
+"""Writing outputs so that an interrupted run never leaves a partial file behind.
+
+Each write goes to a temporary file of its own beside the output, then is
+renamed over it, so concurrent writers never see or remove each other's data and
+the last complete write wins. A temporary file is named after its output, this
+project and the writing process (`.<name>.uvq-tflite.<pid>.<random>.tmp`); one
+left by a killed writer is removed by the next write of the same output, and
+only once that process is gone. Outputs get the usual permissions (0666 less
+the umask), not mkstemp's 0600.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
+from uvq_tflite.core.errors import UserInputError
+
+TAG = "uvq-tflite"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Temporary files of `path` whose writer no longer runs, recognised by exact name."""
+    pattern = re.compile(re.escape(f".{path.name}.{TAG}.") + r"(\d+)\.[A-Za-z0-9_]{8}\.tmp")
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(path.parent):
+            match = pattern.fullmatch(entry.name)
+            if match and int(match[1]) != os.getpid() and not _alive(int(match[1])):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def check_writable_dir(directory: str | Path) -> None:
+    """UserInputError unless `directory` exists as a writable folder or can be made one;
+    checked before work whose output would go there."""
+    directory = Path(directory)
+    existing = directory
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        raise UserInputError(f"{directory}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK) or _read_only_fs(existing):
+        raise UserInputError(f"{directory}: {existing} is not writable")
+
+
+def _read_only_fs(path: Path) -> bool:
+    return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+
 
 def write_atomic(path: str | Path, data: bytes) -> None:
-    """Write via a temporary file in the same directory, then rename.
-
-    Temporary files that a killed earlier write of `path` left behind are removed.
-    """
+    """Write via a temporary file of this process in the same directory, then rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(f".{path.name}.*.tmp"):
-        stale.unlink(missing_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    _remove_stale_temporaries(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{TAG}.{os.getpid()}.", suffix=".tmp",
+                               dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
+            os.fchmod(f.fileno(), 0o666 & ~_umask())
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -32,5 +90,6 @@ def write_atomic(path: str | Path, data: bytes) -> None:
 
 
 def write_json(path: str | Path, data) -> None:
-    """Indented JSON, written atomically."""
-    write_atomic(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
+    """Indented strict JSON (no NaN or Infinity), written atomically."""
+    write_atomic(path, (json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n")
+                 .encode())

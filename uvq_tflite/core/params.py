@@ -19,6 +19,60 @@ class ParamsError(UserInputError):
     """params.yaml has problems; the message lists each on its own line."""
 
 
+MAX_PARAMS_BYTES = 1 << 20
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """safe_load without aliases (a 2 KB file of nested aliases expands to gigabytes)
+    and without duplicate keys (YAML keeps the last silently; DVC refuses the file)."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark
+            raise yaml.MarkedYAMLError(problem="aliases (*name) are not allowed",
+                                       problem_mark=mark)
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.MarkedYAMLError(problem=f"duplicate key {_short(key)}",
+                                           problem_mark=key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def read_yaml(path: Path) -> Any:
+    """A YAML file of at most MAX_PARAMS_BYTES of UTF-8, read strictly (_StrictLoader)."""
+    try:
+        if path.stat().st_size > MAX_PARAMS_BYTES:
+            raise ParamsError(f"{path}: {path.stat().st_size} bytes; a params file is at most "
+                              f"{MAX_PARAMS_BYTES} bytes")
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise ParamsError(f"{path}: unreadable ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ParamsError(f"{path}: not UTF-8 (byte {exc.start})") from None
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 (a safe loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ParamsError(f"{path}: {exc.problem}{where}") from None
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+
+
+def _short(value: Any) -> str:
+    """repr(value), cut to a readable length: messages never format unbounded values."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def demo_checkpoint_path(model: str) -> Path:
     """Where the demo_checkpoint stage writes a model's demo checkpoint."""
     return Path("models/demo") / f"{network(model).file_stem}.pth"
@@ -67,7 +121,7 @@ def _checkpoints(problems: list[str], section: dict, root: Path) -> None:
         if model not in MODELS:
             continue
         if not isinstance(path, str) or not path:
-            problems.append(f"checkpoints.{model}: expected a file path, got {path!r}")
+            problems.append(f"checkpoints.{model}: expected a file path, got {_short(path)}")
         elif not (root / path).is_file() and Path(path) != demo_checkpoint_path(model):
             problems.append(f"checkpoints.{model}: {path} does not exist")
 
@@ -77,17 +131,36 @@ def _models(problems: list[str], section: dict) -> None:
         if model not in MODELS:
             continue
         entry = _check_keys(problems, f"models.{model}", entry, ("inputs",))
-        if "inputs" in entry and not network(model).frames_per_call(entry["inputs"]):
+        inputs = entry.get("inputs")
+        if "inputs" not in entry:
+            continue
+        integers = isinstance(inputs, list) and all(
+            isinstance(shape, list) and all(_is_int(d, 1) for d in shape) for shape in inputs)
+        frames = network(model).frames_per_call(inputs) if integers else 0
+        if not frames:
             shapes = [list(s) for s in network(model).input_shapes(1)]
-            problems.append(f"models.{model}.inputs: {entry['inputs']!r} is not an input of "
-                            f"the {model} network; expected {shapes} with the first "
-                            f"dimension times F frames per call (F >= 1)")
+            problems.append(f"models.{model}.inputs: {_short(inputs)} is not an input of "
+                            f"the {model} network; expected {shapes} (whole numbers) with the "
+                            f"first dimension times F frames per call (F >= 1)")
+        elif network(model).call_bytes(frames) > memory_budget():
+            needed = network(model).call_bytes(frames) / 1e9
+            problems.append(f"models.{model}.inputs: {frames} frames per call need "
+                            f"{needed:.1f} GB of float32 input alone; this machine allows "
+                            f"{memory_budget() / 1e9:.1f} GB")
+
+
+def memory_budget() -> int:
+    """What one call's inputs may take: a quarter of this machine's memory (the model,
+    its activations and the reference run beside them)."""
+    import psutil
+
+    return psutil.virtual_memory().total // 4
 
 
 def _leaf(problems: list[str], where: str, value: Any, ok: Callable[[Any], bool],
           expected: str) -> None:
     if not ok(value):
-        problems.append(f"{where}: {value!r} is invalid; expected {expected}")
+        problems.append(f"{where}: {_short(value)} is invalid; expected {expected}")
 
 
 Check = tuple[Callable[[Any], bool], str]
@@ -120,7 +193,7 @@ def _op_names(problems: list[str], where: str, ops: Any) -> None:
     known = _builtin_ops()
     for op in ops:
         if op not in known:
-            problems.append(f"{where}: {op!r} is not a TFLite builtin operator "
+            problems.append(f"{where}: {_short(op)} is not a TFLite builtin operator "
                             f"(e.g. GATHER, GATHER_ND, TRANSPOSE)")
 
 
@@ -169,7 +242,8 @@ def _calibration(problems: list[str], section: dict, root: Path) -> None:
         return
     clips = section["clips"]
     if not isinstance(clips, str) or not clips:
-        problems.append(f"calibration.clips: expected a directory of video files, got {clips!r}")
+        problems.append(f"calibration.clips: expected a directory of video files, got "
+                        f"{_short(clips)}")
     elif not (root / clips).is_dir() and Path(clips) != GENERATED_CALIBRATION_CLIPS:
         problems.append(f"calibration.clips: {clips} is not a directory")
 
@@ -196,7 +270,7 @@ def _videos(problems: list[str], section: Any, root: Path, generated: set[Path])
         return
     for name, path in section.items():
         if not isinstance(path, str) or not path:
-            problems.append(f"videos.{name}: expected a file path, got {path!r}")
+            problems.append(f"videos.{_short(name)}: expected a file path, got {_short(path)}")
         elif not (root / path).is_file() and Path(path) not in generated:
             problems.append(f"videos.{name}: {path} does not exist")
 
@@ -238,13 +312,8 @@ VALIDATORS = {
 
 def load_params(path: str | Path = PARAMS_FILE, sections: tuple[str, ...] = SECTIONS) -> dict:
     """params.yaml with `sections` validated; ParamsError lists every problem found."""
+    params = read_yaml(Path(path))
     path = Path(path)
-    try:
-        params = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ParamsError(f"{path}: no such file") from None
-    except yaml.YAMLError as exc:
-        raise ParamsError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
     problems: list[str] = []
     params = _check_keys(problems, path.name, params, SECTIONS)
     for name, section in params.items():

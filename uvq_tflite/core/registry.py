@@ -9,6 +9,7 @@ and params.yaml agree).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 PRECISIONS = ("float32", "int8", "full_int8")  # of the .tflite files
@@ -43,6 +44,10 @@ class Network:
 
     def output_shape(self, frames: int) -> tuple[int, ...]:
         return (frames * self.output_per_frame[0], *self.output_per_frame[1:])
+
+    def call_bytes(self, frames: int) -> int:
+        """float32 bytes of one call's inputs at `frames` frames per call."""
+        return 4 * sum(math.prod(shape) for shape in self.input_shapes(frames))
 
     def frames_per_call(self, inputs: list[list[int]],
                         outputs: list[list[int]] | None = None) -> int:
