@@ -8,16 +8,19 @@ UVQ := $(BIN)/uvq-tflite
 # Stage commands call `python`: make it the venv's. DVC never phones home.
 DVC := PATH="$(CURDIR)/$(BIN):$$PATH" DVC_NO_ANALYTICS=1 $(BIN)/dvc
 
-.PHONY: help setup repro verify report test test-slow lint bench lock clean
+.PHONY: help setup repro verify report test test-slow lint bench lock clean push pull sweep
 
 help:
 	@echo "make repro      set up if needed, then run the DVC pipeline (dvc repro)"
 	@echo "make verify     gate metrics/*.json against params.yaml thresholds; exit 1 on breach"
-	@echo "make report     render dvc plots to report/index.html"
+	@echo "make report     render the plots to report/index.html (static SVG, works offline)"
 	@echo "make test       run the default test suite"
 	@echo "make test-slow  run the slow end-to-end tests"
 	@echo "make lint       ruff over the library, stages and tests"
 	@echo "make bench      time the pipeline, LiteRT latency and video scoring, write benchmarks/*.json"
+	@echo "make sweep      queue, run and tabulate experiments over the INT8 settings (SWEEP=...)"
+	@echo "make push       push every DVC output and the run cache to the default remote"
+	@echo "make pull       pull them back (a teammate's clone then reruns nothing)"
 	@echo "make setup      create .venv/ and install pinned dependencies (idempotent)"
 	@echo "make clean      remove generated models, data and caches (keeps tracked files, .venv/ and DVC's cache)"
 
@@ -45,7 +48,31 @@ verify: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(UVQ) gate
 
 report: setup
-	$(DVC) plots show -o report
+	PATH="$(CURDIR)/$(BIN):$$PATH" DVC_NO_ANALYTICS=1 $(UVQ) report
+
+# Each word of SWEEP is one experiment, name=param:value[,param:value]; a rerun
+# replaces the experiments of the same names.
+SWEEP ?= est-mse=full_int8.estimator:mse est-percentile=full_int8.estimator:percentile \
+	cal-12=calibration.frames_per_clip:12
+SWEEP_COLUMNS := Experiment|.*estimator|.*frames_per_clip|.*full_int8\.correlation|.*full_int8\.max_rel_diff
+
+sweep: setup
+	@for exp in $(SWEEP); do \
+	  name=$${exp%%=*}; sets=$$(echo "$${exp#*=}" | tr ',' ' '); \
+	  args=""; for s in $$sets; do args="$$args -S $${s%%:*}=$${s#*:}"; done; \
+	  $(DVC) exp remove $$name >/dev/null 2>&1; \
+	  echo "queue $$name:$$args"; $(DVC) exp run --queue -n $$name $$args || exit 2; \
+	done
+	$(DVC) exp run --run-all --jobs 1
+	$(DVC) exp show --no-pager --drop '.*' --keep '$(SWEEP_COLUMNS)'
+
+# The default remote is a folder beside the repository (.dvc/config: `local`);
+# repoint it with `dvc remote modify --local local url <url>` (README).
+push: setup
+	$(DVC) push --run-cache
+
+pull: setup
+	$(DVC) pull --run-cache
 
 test: setup
 	$(PY) -m pytest

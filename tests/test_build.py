@@ -6,6 +6,7 @@ import ast
 import importlib.metadata
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -132,3 +133,24 @@ def test_a_broken_backbone_never_stops_the_aggregation_stages(tmp_path):
     broken = run(root, sys.executable, "stages/demo_checkpoint.py", "content",
                  "models/demo/content_net.pth", check=False)
     assert broken.returncode != 0  # the break is real
+
+
+def test_the_report_draws_every_plot_with_no_network_and_no_script(tmp_path):
+    out = tmp_path / "index.html"
+    offline = ["unshare", "-n"] if shutil.which("unshare") and os.geteuid() == 0 else []
+    result = subprocess.run([*offline, str(BIN / "uvq-tflite"), "report", "--output", str(out),
+                             "--against", "none"], cwd=REPO, capture_output=True, text=True,
+                            timeout=300, env={**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}",
+                                              "DVC_NO_ANALYTICS": "1"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    page = out.read_text()
+    assert "<script" not in page and "src=" not in page
+    figures = page.split("<figure>")[1:]
+    titles = [f.split("<figcaption>")[1].split(" <small>")[0] for f in figures]
+    plots = yaml.safe_load((REPO / "dvc.yaml").read_text())["plots"]
+    named = [next(iter(p)) if isinstance(p, dict) else p for p in plots]
+    videos = yaml.safe_load((REPO / "params.yaml").read_text())["videos"]
+    expected = [n for n in named if not n.endswith("videos")] + [
+        f"metrics/plots/videos/{clip}.json" for clip in videos]
+    assert sorted(titles) == sorted(expected)
+    assert all(f.count("<svg") == 1 and f.count("<path") >= 10 for f in figures)

@@ -324,3 +324,20 @@ def test_a_tool_upgrade_makes_stale_exactly_the_stages_that_use_it(project, grou
     assert {name.split("@")[0] for name in status} == set(stale)
     if group == "converter":  # every network reconverts
         assert {f"convert@{model}" for model in MODELS} <= set(status)
+
+
+def test_a_teammate_pulls_what_was_pushed_and_reruns_nothing(project, tmp_path):
+    remote = tmp_path / "remote"
+    dvc(project, "remote", "modify", "--local", "local", "url", str(remote))  # the README's way
+    run(project, "make", "--no-print-directory", "push", f"VENV={BIN.parent}")
+    teammate = tmp_path / "teammate"
+    run(tmp_path, "git", "clone", "-q", str(project), str(teammate))
+    assert not (teammate / "models/tflite/content_net.tflite").exists()
+    dvc(teammate, "remote", "modify", "--local", "local", "url", str(remote))
+    run(teammate, "make", "--no-print-directory", "pull", f"VENV={BIN.parent}")
+    assert ran_stages(dvc(teammate, "repro")) == set()
+    assert dvc(teammate, "status", "-q", check=False).returncode == 0
+    for model in MODELS:
+        for precision in ("", "_int8", "_full_int8"):
+            name = f"models/tflite/{model}_net{precision}.tflite"
+            assert (teammate / name).read_bytes() == (project / name).read_bytes(), name

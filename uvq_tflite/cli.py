@@ -198,6 +198,16 @@ def cmd_gate(args: argparse.Namespace) -> int:
     return EXIT_BREACH if breaches else EXIT_OK
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from uvq_tflite.report import previous_commit, write_report
+
+    against = None if args.against == "none" else (args.against or previous_commit())
+    count = write_report(Path(args.output), against)
+    log(f"wrote {args.output}: {count} plots" + (f", compared with {against}" if against else "")
+        + "; no network needed to view it")
+    return EXIT_OK
+
+
 def cmd_inspect(args: argparse.Namespace) -> int:
     import json
 
@@ -331,6 +341,12 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--threads", type=_positive_int, default=2, help="LiteRT threads")
     score.add_argument("--output", help="write JSON here instead of a table on stdout")
     score.set_defaults(func=cmd_score)
+
+    rep = sub.add_parser("report", help="the pipeline's plots as an offline HTML page")
+    rep.add_argument("--output", default="report/index.html")
+    rep.add_argument("--against", help="revision to compare with (`dvc plots diff`); default "
+                                       "HEAD~1 if there is one, `none` for no comparison")
+    rep.set_defaults(func=cmd_report)
 
     insp = sub.add_parser("inspect", help="operators, ranks and I/O of a .tflite file; "
                                           "exit 1 if it breaks the hardware rules")
