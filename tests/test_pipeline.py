@@ -329,12 +329,14 @@ def test_a_tool_upgrade_makes_stale_exactly_the_stages_that_use_it(project, grou
 def test_a_teammate_pulls_what_was_pushed_and_reruns_nothing(project, tmp_path):
     remote = tmp_path / "remote"
     dvc(project, "remote", "modify", "--local", "local", "url", str(remote))  # the README's way
-    run(project, "make", "--no-print-directory", "push", f"VENV={BIN.parent}")
+    # -o: the shared venv's install stays the repo's (a clone's newer pyproject would redo it)
+    keep_venv = ("-o", str(BIN.parent / ".installed"), f"VENV={BIN.parent}")
+    run(project, "make", "--no-print-directory", "push", *keep_venv)
     teammate = tmp_path / "teammate"
     run(tmp_path, "git", "clone", "-q", str(project), str(teammate))
     assert not (teammate / "models/tflite/content_net.tflite").exists()
     dvc(teammate, "remote", "modify", "--local", "local", "url", str(remote))
-    run(teammate, "make", "--no-print-directory", "pull", f"VENV={BIN.parent}")
+    run(teammate, "make", "--no-print-directory", "pull", *keep_venv)
     assert ran_stages(dvc(teammate, "repro")) == set()
     assert dvc(teammate, "status", "-q", check=False).returncode == 0
     for model in MODELS:

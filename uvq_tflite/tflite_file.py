@@ -101,11 +101,26 @@ def _enum_names(enum_cls: type) -> dict[int, str]:
     return {v: k for k, v in vars(enum_cls).items() if not k.startswith("_")}
 
 
-def _bounded(length: int, data: bytes, what: str) -> int:
-    # Every vector element takes at least 4 bytes; a larger count is corruption.
-    if length < 0 or 4 * length > len(data):
-        raise ValueError(f"{what} count {length} exceeds the file")
-    return length
+class _Walk:
+    """Bounds a walk over a flatbuffer's vectors to linear time in the file size.
+
+    Every vector element takes at least 4 bytes, so one vector longer than a
+    quarter of the file is corruption; and since a model stores each of its
+    vectors once, elements visited in total beyond the file's size mean tables
+    are shared (a 24 KB file could otherwise cost minutes): implausible for a model.
+    """
+
+    def __init__(self, size: int):
+        self.size, self.visited = size, 0
+
+    def __call__(self, length: int, what: str) -> int:
+        if length < 0 or 4 * length > self.size:
+            raise ValueError(f"{what} count {length} exceeds the file")
+        self.visited += length
+        if self.visited > self.size:
+            raise ValueError(f"its tables are shared: {self.visited} elements visited in a "
+                             f"{self.size}-byte file, implausible for a model")
+        return length
 
 
 def _check_buffer(buffer, size: int, index: int) -> None:
@@ -119,7 +134,7 @@ def _check_buffer(buffer, size: int, index: int) -> None:
 
 
 # What the generated flatbuffer reader raises on corrupt offsets and lengths (TypeError:
-# flatbuffers' "bad number" for an out-of-range offset), and _bounded/_check_buffer on
+# flatbuffers' "bad number" for an out-of-range offset), and _Walk/_check_buffer on
 # implausible ones; anything else is a bug, not bad input.
 CORRUPTION_ERRORS = (struct.error, IndexError, ValueError, OverflowError, TypeError)
 
@@ -146,9 +161,10 @@ def _inspect(data: bytes, path: str) -> Inspection:
     op_names = _enum_names(schema.BuiltinOperator)
     type_names = _enum_names(schema.TensorType)
     model = schema.Model.GetRootAs(data, 0)
+    bounded = _Walk(len(data))
 
     codes = []
-    for i in range(_bounded(model.OperatorCodesLength(), data, "operator code")):
+    for i in range(bounded(model.OperatorCodesLength(), "operator code")):
         code = model.OperatorCodes(i)
         builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
         name = op_names.get(builtin, f"UNKNOWN_{builtin}")
@@ -156,7 +172,7 @@ def _inspect(data: bytes, path: str) -> Inspection:
             name = f"CUSTOM:{(code.CustomCode() or b'').decode(errors='replace')}"
         codes.append(name)
 
-    for i in range(_bounded(model.BuffersLength(), data, "buffer")):
+    for i in range(bounded(model.BuffersLength(), "buffer")):
         _check_buffer(model.Buffers(i), len(data), i)
 
     ops: collections.Counter[str] = collections.Counter()
@@ -167,13 +183,13 @@ def _inspect(data: bytes, path: str) -> Inspection:
     channelwise = 0
     inputs: list[TensorInfo] = []
     outputs: list[TensorInfo] = []
-    for s in range(_bounded(model.SubgraphsLength(), data, "subgraph")):
+    for s in range(bounded(model.SubgraphsLength(), "subgraph")):
         graph = model.Subgraphs(s)
         tensors = []
-        for t in range(_bounded(graph.TensorsLength(), data, "tensor")):
+        for t in range(bounded(graph.TensorsLength(), "tensor")):
             tensor = graph.Tensors(t)
             shape = [int(tensor.Shape(j)) for j in
-                     range(_bounded(tensor.ShapeLength(), data, "dimension"))]
+                     range(bounded(tensor.ShapeLength(), "dimension"))]
             info = TensorInfo((tensor.Name() or b"").decode(errors="replace") or f"tensor_{t}",
                               shape, type_names.get(tensor.Type(), str(tensor.Type())).lower())
             tensors.append(info)
@@ -183,16 +199,17 @@ def _inspect(data: bytes, path: str) -> Inspection:
                 quantized[info.dtype] += 1
                 channelwise += len(shape) > 0 and q.ScaleLength() == shape[q.QuantizedDimension()]
         input_ids = [graph.Inputs(i) for i in
-                     range(_bounded(graph.InputsLength(), data, "input"))]
+                     range(bounded(graph.InputsLength(), "input"))]
         output_ids = [graph.Outputs(i) for i in
-                      range(_bounded(graph.OutputsLength(), data, "output"))]
-        for o in range(_bounded(graph.OperatorsLength(), data, "operator")):
+                      range(bounded(graph.OutputsLength(), "output"))]
+        graph_inputs, graph_outputs = set(input_ids), set(output_ids)
+        for o in range(bounded(graph.OperatorsLength(), "operator")):
             op = graph.Operators(o)
             name = codes[op.OpcodeIndex()]
             ops[name] += 1
-            ins = [op.Inputs(i) for i in range(_bounded(op.InputsLength(), data, "op input"))]
-            outs = [op.Outputs(i) for i in range(_bounded(op.OutputsLength(), data, "op output"))]
-            if _computes_in_float(name, ins, outs, tensors, set(input_ids), set(output_ids)):
+            ins = [op.Inputs(i) for i in range(bounded(op.InputsLength(), "op input"))]
+            outs = [op.Outputs(i) for i in range(bounded(op.OutputsLength(), "op output"))]
+            if _computes_in_float(name, ins, outs, tensors, graph_inputs, graph_outputs):
                 float_ops[name] += 1
             if s == 0:
                 graph_ops.append(OpInfo(name, [tensors[i].name for i in ins if i >= 0],
@@ -204,12 +221,12 @@ def _inspect(data: bytes, path: str) -> Inspection:
                       max_rank=max((r for _, r in ranks), default=0), tensor_ranks=ranks,
                       inputs=inputs, outputs=outputs, quantized=dict(quantized),
                       channelwise=channelwise, float_ops=dict(sorted(float_ops.items())),
-                      graph=graph_ops, metadata=_own_metadata(model, data))
+                      graph=graph_ops, metadata=_own_metadata(model, data, bounded))
 
 
-def _own_metadata(model, data: bytes) -> dict | None:
+def _own_metadata(model, data: bytes, bounded: _Walk) -> dict | None:
     """The JSON object of the `uvq_tflite` metadata entry; None if absent or unreadable."""
-    for i in range(_bounded(model.MetadataLength(), data, "metadata")):
+    for i in range(bounded(model.MetadataLength(), "metadata")):
         entry = model.Metadata(i)
         if entry.Name() != METADATA_NAME.encode():
             continue
