@@ -343,3 +343,14 @@ def test_a_teammate_pulls_what_was_pushed_and_reruns_nothing(project, tmp_path):
         for precision in ("", "_int8", "_full_int8"):
             name = f"models/tflite/{model}_net{precision}.tflite"
             assert (teammate / name).read_bytes() == (project / name).read_bytes(), name
+
+
+def test_the_bench_times_a_teammate_who_pulls_and_reruns_nothing(project, tmp_path):
+    from pipeline_helpers import ENV
+
+    from uvq_tflite.bench import _bench_teammate
+
+    result = _bench_teammate(project, tmp_path, {**ENV, "PYTHONPATH": str(project)})
+    assert result["repro"]["stages_run"] == []
+    assert result["seconds"] == pytest.approx(result["pull"]["seconds"]
+                                              + result["repro"]["seconds"], abs=0.1)

@@ -80,6 +80,26 @@ def _timed_repro(root: Path, env: dict, *flags: str) -> dict:
     return {**result, "stages_run": sorted(set(re.findall(r"Running stage '([^']+)'", output)))}
 
 
+def _bench_teammate(root: Path, tmp: Path, env: dict) -> dict:
+    """What a teammate pays for the outputs `root` pushed: pull, then a repro that should
+    run nothing (the README's make push / make pull, on a folder remote)."""
+    remote = tmp / "remote"
+    dvc = [sys.executable, "-m", "dvc"]
+    subprocess.run([*dvc, "remote", "modify", "--local", "local", "url", str(remote)],
+                   cwd=root, env=env, check=True, capture_output=True)
+    subprocess.run([*dvc, "push", "--run-cache"], cwd=root, env=env, check=True,
+                   capture_output=True)
+    clone = tmp / "teammate"
+    subprocess.run(["git", "clone", "-q", str(root), str(clone)], check=True)
+    subprocess.run([*dvc, "remote", "modify", "--local", "local", "url", str(remote)],
+                   cwd=clone, env=env, check=True, capture_output=True)
+    clone_env = {**env, "PYTHONPATH": str(clone)}
+    pull, _ = _timed([*dvc, "pull", "--run-cache"], clone, clone_env)
+    repro = _timed_repro(clone, clone_env)
+    return {"pull": pull, "repro": repro,
+            "seconds": round(pull["seconds"] + repro["seconds"], 1)}
+
+
 def bench_pipeline(repo: Path) -> dict:
     """Full repro of a clean clone, a no-op repro, a forced repro of every stage and
     one-checkpoint changes, timed in one run."""
@@ -97,6 +117,8 @@ def bench_pipeline(repo: Path) -> dict:
         results["full"] = _timed_repro(root, env)
         log(f"bench: full {results['full']['seconds']} s; no-op repro ...")
         results["noop"] = _timed_repro(root, env)
+        log("bench: a teammate's clone: dvc pull --run-cache, then dvc repro ...")
+        results["teammate"] = _bench_teammate(root, Path(tmp), env)
         log("bench: forced repro of every stage ...")
         results["forced"] = _timed_repro(root, env, "--force")
         for model in ("aggregation", "distortion"):
@@ -111,6 +133,7 @@ def bench_pipeline(repo: Path) -> dict:
             log(f"bench: one-checkpoint change ({model}) ...")
             results[f"change_{model}"] = _timed_repro(root, env)
     full = results["full"]["seconds"]
+    results["teammate"]["fraction_of_full"] = round(results["teammate"]["seconds"] / full, 3)
     for key in ("change_aggregation", "change_distortion"):
         results[key]["fraction_of_full"] = round(results[key]["seconds"] / full, 3)
         results[key]["fraction_of_forced"] = round(
