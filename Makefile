@@ -64,7 +64,7 @@ sweep: setup
 	  echo "queue $$name:$$args"; $(DVC) exp run --queue -n $$name $$args || exit 2; \
 	done
 	$(DVC) exp run --run-all --jobs 1
-	$(DVC) exp show --no-pager --drop '.*' --keep '$(SWEEP_COLUMNS)'
+	$(DVC) exp show --md --no-pager --drop '.*' --keep '$(SWEEP_COLUMNS)'
 
 # The default remote is a folder beside the repository (.dvc/config: `local`);
 # repoint it with `dvc remote modify --local local url <url>` (README).

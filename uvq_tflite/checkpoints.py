@@ -31,9 +31,15 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
+        # torch's message is a paragraph; its WeightsUnpickler line says what it met
+        detail = str(exc).split("WeightsUnpickler error:")[-1].strip()
+        detail = first_line(RuntimeError(detail))[:120]
+        if "Unsupported global" not in detail:  # not a pickle of tensors at all
+            raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({detail})"
+                                  ) from None
         raise CheckpointError(
             f"{path}: refused to unpickle: it holds Python objects, not a plain "
-            f"state dict of tensors ({first_line(exc)})") from None
+            f"state dict of tensors ({detail})") from None
     except Exception as exc:  # weights_only: a failure here never ran any code
         raise CheckpointError(
             f"{path}: not a readable PyTorch checkpoint (truncated or another "
