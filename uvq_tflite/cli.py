@@ -45,7 +45,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     from uvq_tflite.checkpoints import load_network
     from uvq_tflite.core.errors import CheckpointError
     from uvq_tflite.core.files import check_writable_dir, write_atomic
-    from uvq_tflite.core.params import memory_budget
+    from uvq_tflite.core.params import memory_problem
     from uvq_tflite.describe import sha256_of
     from uvq_tflite.export import export_float32
     from uvq_tflite.full_int8 import calibrated
@@ -62,10 +62,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
         raise UserInputError("full_int8 AggregationNet is calibrated on the backbones' feature "
                              "maps: give --checkpoint-dir holding all three checkpoints")
     for m in models:
-        if network(m).call_bytes(args.frames) > memory_budget():
-            raise UserInputError(f"--frames {args.frames}: one {m} call takes "
-                                 f"{network(m).call_bytes(args.frames) / 1e9:.1f} GB of input; "
-                                 f"this machine allows {memory_budget() / 1e9:.1f} GB")
+        if too_large := memory_problem(m, args.frames):
+            raise UserInputError(f"--frames {args.frames}: {m}: {too_large}")
     paths = _checkpoint_paths(args, needed)
     out_dir = Path(args.output_dir)
     check_writable_dir(out_dir)  # before minutes of conversion

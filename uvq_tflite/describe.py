@@ -28,11 +28,8 @@ MADE_WITH = {"float32": ("torch", "converter"),
 
 
 def sha256_of(path: str | Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def facts(model: str, precision: str, checkpoint_sha256: str | None) -> dict:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import math
@@ -13,6 +12,7 @@ from typing import Any, Callable
 import yaml
 
 from uvq_tflite.core.errors import UserInputError, first_line
+from uvq_tflite.core.params import builtin_ops
 from uvq_tflite.core.registry import MODELS, PRECISIONS, network
 from uvq_tflite.tflite_file import TFLiteFileError, inspect_file
 
@@ -116,7 +116,7 @@ def _count(v: Any) -> bool:
 
 def _op_counts(v: Any) -> bool:
     return isinstance(v, dict) and all(
-        isinstance(op, str) and (op in _builtin_ops() or op.startswith(("CUSTOM:", "UNKNOWN_")))
+        isinstance(op, str) and (op in builtin_ops() or op.startswith(("CUSTOM:", "UNKNOWN_")))
         and _count(n) for op, n in v.items())
 
 
@@ -156,13 +156,6 @@ def _schema_problems(data: Any, schema: dict[str, Check]) -> list[str]:
 def _short(value: Any) -> str:
     text = json.dumps(value)
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-@functools.cache
-def _builtin_ops() -> frozenset[str]:
-    from ai_edge_litert import schema_py_generated as schema
-
-    return frozenset(k for k in vars(schema.BuiltinOperator) if not k.startswith("_"))
 
 
 def load_rows(metrics_dir: Path) -> tuple[list[Row], list[str]]:
@@ -262,12 +255,10 @@ def tampered_outputs(root: Path, prefixes: tuple[str, ...] = ("models/tflite/", 
             if not file.is_file():
                 problems.append(f"{path}: missing, though dvc.lock records it; run `make repro`")
                 continue
-            digest = hashlib.md5()
             with open(file, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(block)
-            if digest.hexdigest() != md5:
+                actual = hashlib.file_digest(f, "md5").hexdigest()
+            if actual != md5:
                 problems.append(f"{path}: content differs from what {name} wrote (md5 "
-                                f"{digest.hexdigest()[:12]}..., dvc.lock {md5[:12]}...); "
+                                f"{actual[:12]}..., dvc.lock {md5[:12]}...); "
                                 f"run `make repro`")
     return problems

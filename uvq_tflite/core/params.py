@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any, Callable
 
@@ -95,10 +96,12 @@ def _is_number(value: Any, low: float, high: float) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value <= high
 
 
-def _builtin_ops() -> set[str]:
+@functools.cache
+def builtin_ops() -> frozenset[str]:
+    """The names of TFLite's builtin operators (what params and metrics may name)."""
     from ai_edge_litert import schema_py_generated as schema
 
-    return {k for k in vars(schema.BuiltinOperator) if not k.startswith("_")}
+    return frozenset(k for k in vars(schema.BuiltinOperator) if not k.startswith("_"))
 
 
 def _check_keys(problems: list[str], where: str, section: Any, valid: tuple[str, ...],
@@ -142,19 +145,21 @@ def _models(problems: list[str], section: dict) -> None:
             problems.append(f"models.{model}.inputs: {_short(inputs)} is not an input of "
                             f"the {model} network; expected {shapes} (whole numbers) with the "
                             f"first dimension times F frames per call (F >= 1)")
-        elif network(model).call_bytes(frames) > memory_budget():
-            needed = network(model).call_bytes(frames) / 1e9
-            problems.append(f"models.{model}.inputs: {frames} frames per call need "
-                            f"{needed:.1f} GB of float32 input alone; this machine allows "
-                            f"{memory_budget() / 1e9:.1f} GB")
+        elif too_large := memory_problem(model, frames):
+            problems.append(f"models.{model}.inputs: {too_large}")
 
 
-def memory_budget() -> int:
-    """What one call's inputs may take: a quarter of this machine's memory (the model,
-    its activations and the reference run beside them)."""
+def memory_problem(model: str, frames: int) -> str | None:
+    """Why one call of `frames` frames does not fit this machine, or None if it does:
+    its float32 inputs alone may take a quarter of the memory (the model, its
+    activations and the reference run beside them)."""
     import psutil
 
-    return psutil.virtual_memory().total // 4
+    needed, budget = network(model).call_bytes(frames), psutil.virtual_memory().total // 4
+    if needed <= budget:
+        return None
+    return (f"{frames} frames per call take {needed / 1e9:.1f} GB of input (float32) alone; "
+            f"this machine allows {budget / 1e9:.1f} GB")
 
 
 def _leaf(problems: list[str], where: str, value: Any, ok: Callable[[Any], bool],
@@ -190,7 +195,7 @@ def _op_names(problems: list[str], where: str, ops: Any) -> None:
         problems.append(f"{where}: expected a list of TFLite builtin operator names "
                         f"such as GATHER_ND")
         return
-    known = _builtin_ops()
+    known = builtin_ops()
     for op in ops:
         if op not in known:
             problems.append(f"{where}: {_short(op)} is not a TFLite builtin operator "
