@@ -70,8 +70,11 @@ def metadata_of(data: bytes) -> dict | None:
     return inspect_bytes(data).metadata
 
 
+# How TFLite's QUANTIZE kernel rounds (runtime.quantize_input does the same): UVQ's pixels
+# fall exactly halfway between INT8 steps, where round(x / scale) would differ.
 INT8_IO = ("; this file takes and gives INT8: quantize with each tensor's own scale and zero "
-           "point (q = round(x / scale) + zero_point), dequantize the output alike")
+           "point as TFLite's QUANTIZE does (q = rint(x * float32(1 / scale)) + zero_point, "
+           "ties to even), dequantize the output as (q - zero_point) * scale")
 
 
 def described(data: bytes, model: str, precision: str, checkpoint_sha256: str | None) -> bytes:

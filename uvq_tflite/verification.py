@@ -30,11 +30,16 @@ def reference_case(model: str, net: nn.Module, samples: int,
     return [content_inputs], reference.content_features(net, content_inputs)
 
 
-def hardware_facts(data: bytes, model: str, frames: int) -> dict:
-    """Facts `make verify` gates: size, op histogram, highest rank, NHWC I/O, float ops."""
-    report = inspect_bytes(data)
-    io_frames = network(model).frames_per_call([t.shape for t in report.inputs],
-                                            [t.shape for t in report.outputs])
+def hardware_facts(data: bytes, model: str, frames: int, path: Path) -> dict:
+    """Facts `make verify` gates: size, op histogram, highest rank, NHWC I/O, float ops.
+    UserInputError if the file's I/O is not `model`'s at `frames` frames per call."""
+    report = inspect_bytes(data, path)
+    shapes = [t.shape for t in report.inputs]
+    io_frames = network(model).frames_per_call(shapes, [t.shape for t in report.outputs])
+    if io_frames != frames:
+        expected = [list(s) for s in network(model).input_shapes(frames)]
+        raise UserInputError(f"{path}: inputs {shapes} are not the {model} network's at "
+                             f"{frames} frame(s) per call ({expected}); is it another model?")
     return {
         "size_mb": round(len(data) / 1e6, 4),
         "max_rank": report.max_rank,
@@ -44,16 +49,6 @@ def hardware_facts(data: bytes, model: str, frames: int) -> dict:
         "float_ops": report.float_ops,
         "io_dtypes": sorted({t.dtype for t in report.inputs + report.outputs}),
     }
-
-
-def _check_io(data: bytes, model: str, frames: int, path: Path) -> None:
-    """UserInputError unless the file's I/O is `model`'s at `frames` frames per call."""
-    report = inspect_bytes(data, path)
-    shapes = [t.shape for t in report.inputs]
-    if network(model).frames_per_call(shapes, [t.shape for t in report.outputs]) != frames:
-        expected = [list(s) for s in network(model).input_shapes(frames)]
-        raise UserInputError(f"{path}: inputs {shapes} are not the {model} network's at "
-                             f"{frames} frame(s) per call ({expected}); is it another model?")
 
 
 PLOT_POINTS = 1000
@@ -71,11 +66,10 @@ def verify_model(model: str, net: nn.Module, tflite: dict[str, Path], frames: in
     outputs, files = {}, {}
     for precision in PRECISIONS:
         files[precision] = data = read_tflite(tflite[precision])
-        _check_io(data, model, frames, tflite[precision])
+        facts = hardware_facts(data, model, frames, tflite[precision])  # before running it
         runner = TFLiteRunner(data, threads, str(tflite[precision]))
         outputs[precision] = run_per_call(runner, model, inputs, frames)
-        metrics[precision] = {**agreement(expected, outputs[precision]),
-                              **hardware_facts(data, model, frames)}
+        metrics[precision] = {**agreement(expected, outputs[precision]), **facts}
     picks = np.unique(np.linspace(0, expected.size - 1, PLOT_POINTS).astype(int))
     points = [{"reference": float(expected.flat[i]),
                **{p: float(outputs[p].flat[i]) for p in PRECISIONS}} for i in picks]
