@@ -41,6 +41,21 @@ def test_full_int8_is_integer_only_with_int8_io_and_the_hardware_rules(full, con
     assert len(full[model]) < len(converted[model]["int8"])
 
 
+@pytest.mark.parametrize("model", MODELS)
+def test_full_int8_weights_are_channelwise(full, model):
+    """Weights get one scale per output channel from the recipe, never a calibration range
+    (constants are not activations)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    details = {d["name"]: d for d in Interpreter(model_content=full[model]).get_tensor_details()}
+    weights = [details[op.inputs[1]] for op in inspect_bytes(full[model]).graph
+               if op.op in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")]
+    assert weights
+    for w in weights:
+        q = w["quantization_parameters"]
+        assert len(q["scales"]) == w["shape"][q["quantized_dimension"]], w["name"]
+
+
 def test_float_models_compute_in_float(converted):
     assert inspect_bytes(converted["content"]["float32"]).float_ops["CONV_2D"] > 0
 

@@ -1,4 +1,6 @@
-"""Every intermediate tensor of a .tflite model, by name, for calibration and per-layer error.
+"""Every tensor a .tflite model takes or computes, by name, for calibration and per-layer
+error. Constants are left out: the quantization recipe quantizes weights (per channel);
+a calibration range for one would make it per tensor.
 
 LiteRT keeps intermediate tensors when asked (`experimental_preserve_all_tensors`);
 per-tensor quantized activations are dequantized with their own scale and zero
@@ -12,6 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 import numpy as np
 
 from uvq_tflite.runtime import quantize_input, without_native_noise
+from uvq_tflite.tflite_file import inspect_bytes
 
 
 def _interpreter(model: bytes, threads: int):
@@ -27,8 +30,11 @@ def _interpreter(model: bytes, threads: int):
     return interpreter
 
 
-def _activation(detail: dict) -> bool:
-    """A float tensor, or an integer one with a single scale (weights have one per channel)."""
+def _activation(detail: dict, computed: set[str]) -> bool:
+    """A tensor the graph takes or computes (never a constant: weights are quantized by the
+    recipe, not from calibration ranges), float or integer with a single scale."""
+    if detail["name"] not in computed:
+        return False
     if detail["dtype"] == np.float32:
         return True
     scales = detail["quantization_parameters"]["scales"]
@@ -40,7 +46,9 @@ def activations(model: bytes, samples: Iterable[Sequence[np.ndarray]],
     """For each sample (the model's float inputs, in order): its activations, as float32."""
     interpreter = _interpreter(model, threads)
     inputs = interpreter.get_input_details()
-    details = [d for d in interpreter.get_tensor_details() if _activation(d)]
+    report = inspect_bytes(model)
+    computed = {t.name for t in report.inputs} | {n for op in report.graph for n in op.outputs}
+    details = [d for d in interpreter.get_tensor_details() if _activation(d, computed)]
     for sample in samples:
         for detail, array in zip(inputs, sample):
             interpreter.set_tensor(detail["index"], quantize_input(array, detail))
