@@ -6,7 +6,7 @@ PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 UVQ := $(BIN)/uvq-tflite
 # Stage commands call `python`: make it the venv's. DVC never phones home.
-DVC := PATH="$(CURDIR)/$(BIN):$$PATH" DVC_NO_ANALYTICS=1 $(BIN)/dvc
+DVC := PATH="$(abspath $(BIN)):$$PATH" DVC_NO_ANALYTICS=1 $(BIN)/dvc
 
 .PHONY: help setup repro verify report test test-slow lint bench lock clean push pull sweep
 
@@ -45,10 +45,10 @@ repro: setup
 	$(DVC) repro
 
 verify: setup
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(UVQ) gate
+	PATH="$(abspath $(BIN)):$$PATH" $(UVQ) gate
 
 report: setup
-	PATH="$(CURDIR)/$(BIN):$$PATH" DVC_NO_ANALYTICS=1 $(UVQ) report
+	PATH="$(abspath $(BIN)):$$PATH" DVC_NO_ANALYTICS=1 $(UVQ) report
 
 # Each word of SWEEP is one experiment, name=param:value[,param:value]; a rerun
 # replaces the experiments of the same names.
@@ -84,7 +84,7 @@ lint: setup
 	$(BIN)/ruff check uvq_tflite stages tests
 
 bench: setup
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(PY) -m uvq_tflite.bench
+	PATH="$(abspath $(BIN)):$$PATH" $(PY) -m uvq_tflite.bench
 
 lock: setup
 	$(PY) -m pip freeze --exclude-editable | grep -v '^pip==' | sed 's/+cpu$$//' > constraints.txt.new

@@ -12,6 +12,7 @@ import sys
 import tomllib
 import zipfile
 
+import pytest
 import yaml
 from conftest import REPO
 from pipeline_helpers import BIN, copy_project, run
@@ -67,6 +68,15 @@ def test_make_setup_takes_torch_from_the_cpu_index_when_asked(tmp_path):
     (torch_line,) = [line for line in cpu.splitlines() if "torch==" in line]
     assert f"--index-url {index}" in torch_line and "-c constraints.txt" in torch_line
     assert "--index-url" not in plain
+
+
+@pytest.mark.parametrize("venv", [".venv", "/elsewhere/venv"])
+def test_stage_commands_run_the_venvs_python_wherever_it_lives(venv):
+    """Stages call `python`: the venv's bin leads PATH, relative or absolute VENV alike."""
+    dry = subprocess.run(["make", "-n", "-o", f"{venv}/.installed", "repro", f"VENV={venv}"],
+                         cwd=REPO, capture_output=True, text=True, check=True).stdout
+    (line,) = [line for line in dry.splitlines() if "dvc repro" in line]
+    assert line.startswith(f'PATH="{(REPO / venv).resolve() / "bin"}:'), line
 
 
 def test_every_package_the_code_imports_is_a_declared_dependency():
