@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tomllib
 import zipfile
+from pathlib import Path
 
 import pytest
 import yaml
@@ -166,3 +167,23 @@ def test_the_report_draws_every_plot_with_no_network_and_no_script(tmp_path):
         f"metrics/plots/videos/{clip}.json" for clip in videos]
     assert sorted(titles) == sorted(expected)
     assert all(f.count("<svg") == 1 and f.count("<path") >= 10 for f in figures)
+
+
+def test_the_bench_notes_uncommitted_changes_but_not_its_own_results(tmp_path):
+    from uvq_tflite.bench import OUT_DIR, uncommitted
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path,
+                       check=True, capture_output=True)
+
+    (tmp_path / OUT_DIR).mkdir()
+    for name in (OUT_DIR / "latency.json", Path("params.yaml")):
+        (tmp_path / name).write_text("{}\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-q", "-m", "x")
+    assert not uncommitted(tmp_path)
+    (tmp_path / OUT_DIR / "latency.json").write_text('{"new": 1}\n')
+    assert not uncommitted(tmp_path)
+    (tmp_path / "params.yaml").write_text("changed: true\n")
+    assert uncommitted(tmp_path)
