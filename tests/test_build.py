@@ -74,10 +74,13 @@ def test_make_setup_takes_torch_from_the_cpu_index_when_asked(tmp_path):
 @pytest.mark.parametrize("venv", [".venv", "/elsewhere/venv"])
 def test_stage_commands_run_the_venvs_python_wherever_it_lives(venv):
     """Stages call `python`: the venv's bin leads PATH, relative or absolute VENV alike."""
-    dry = subprocess.run(["make", "-n", "-o", f"{venv}/.installed", "repro", f"VENV={venv}"],
-                         cwd=REPO, capture_output=True, text=True, check=True).stdout
-    (line,) = [line for line in dry.splitlines() if "dvc repro" in line]
-    assert line.startswith(f'PATH="{(REPO / venv).resolve() / "bin"}:'), line
+    bin_dir = os.path.abspath(os.path.join(REPO, venv, "bin"))
+    for target, command in (("repro", "dvc repro"), ("verify", "gate"), ("report", "report"),
+                            ("bench", "uvq_tflite.bench")):
+        dry = subprocess.run(["make", "-n", "-o", f"{venv}/.installed", target, f"VENV={venv}"],
+                             cwd=REPO, capture_output=True, text=True, check=True).stdout
+        (line,) = [line for line in dry.splitlines() if command in line]
+        assert line.startswith(f'PATH="{bin_dir}:'), line
 
 
 def test_every_package_the_code_imports_is_a_declared_dependency():
@@ -173,7 +176,8 @@ def test_the_bench_notes_uncommitted_changes_but_not_its_own_results(tmp_path):
     from uvq_tflite.bench import OUT_DIR, uncommitted
 
     def git(*args):
-        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path,
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t",
+                        "-c", "commit.gpgsign=false", *args], cwd=tmp_path,
                        check=True, capture_output=True)
 
     (tmp_path / OUT_DIR).mkdir()

@@ -47,13 +47,16 @@ def test_full_int8_weights_are_channelwise(full, model):
     (constants are not activations)."""
     from ai_edge_litert.interpreter import Interpreter
 
+    axis = {"CONV_2D": 0, "DEPTHWISE_CONV_2D": 3, "FULLY_CONNECTED": 0}  # output channels
     details = {d["name"]: d for d in Interpreter(model_content=full[model]).get_tensor_details()}
-    weights = [details[op.inputs[1]] for op in inspect_bytes(full[model]).graph
-               if op.op in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")]
+    weights = [(details[op.inputs[1]], axis[op.op]) for op in inspect_bytes(full[model]).graph
+               if op.op in axis]
     assert weights
-    for w in weights:
+    for w, channels in weights:
         q = w["quantization_parameters"]
-        assert len(q["scales"]) == w["shape"][q["quantized_dimension"]], w["name"]
+        assert w["dtype"] == np.int8, w["name"]
+        assert q["quantized_dimension"] == channels, w["name"]
+        assert len(q["scales"]) == w["shape"][channels], w["name"]
 
 
 def test_float_models_compute_in_float(converted):
