@@ -25,9 +25,9 @@ DEFAULTS = (metrics(), metrics(0.99), metrics(0.995))
 CLIPS = ("synthetic_high", "synthetic_low")  # params.yaml's videos
 
 
-def score(max_rel_diff=0.0):
+def score(max_rel_diff=0.0, frame_correlation=0.9):
     return {"uvq1p5_score": 3.0, "max_abs_diff": 3 * max_rel_diff, "max_rel_diff": max_rel_diff,
-            "video_score_diff": 0.0}
+            "video_score_diff": 0.0, "frame_correlation": frame_correlation}
 
 
 def write_metrics(directory, scores=(0.0, 0.01, 0.02), **per_model):
@@ -83,6 +83,22 @@ def test_end_to_end_score_difference_is_gated(tmp_path, capsys):
                 f"0.002 > 0.001 (thresholds.float32.max_score_rel_diff)") in out
         assert (f"BREACH video {clip} int8: max per-frame relative score difference "
                 f"0.2 > 0.05") in out
+
+
+def test_frame_correlation_is_shown_not_gated_and_constant_scores_are_named(tmp_path, capsys):
+    directory = write_metrics(tmp_path / "m")
+    path = directory / "videos" / "synthetic_low.json"
+    clip = json.loads(path.read_text())
+    clip["full_int8"]["frame_correlation"] = None  # one value for every frame
+    path.write_text(json.dumps(clip))
+    code, out = gate(directory, tmp_path, capsys)
+    assert code == 0
+    assert "frame corr 0.900  pass" in out and "frame corr constant  pass" in out
+    clip["full_int8"]["frame_correlation"] = 1.5
+    path.write_text(json.dumps(clip))
+    assert main(["gate", *THRESHOLDS_ARGS, "--metrics-dir", str(directory), "--tflite-dir",
+                 str(tmp_path / "none"), "--no-status"]) == 2
+    assert "full_int8.frame_correlation: 1.5 is invalid" in capsys.readouterr().err
 
 
 def test_a_clip_without_metrics_is_a_breach(tmp_path, capsys):

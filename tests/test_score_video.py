@@ -47,7 +47,8 @@ def test_result_keeps_uvqs_keys_and_compares_with_pytorch(real_scores):
         5, 1, 30, False)
     assert set(clip["pytorch"]) == {"uvq1p5_score", "per_frame_scores", "frame_indices"}
     versus = clip["int8"]["vs_pytorch"]
-    assert set(versus) == {"max_abs_diff", "max_rel_diff", "video_score_diff"}
+    assert set(versus) == {"max_abs_diff", "max_rel_diff", "video_score_diff",
+                           "frame_correlation"}
     worst = max_rel(clip["int8"]["per_frame_scores"], clip["pytorch"]["per_frame_scores"])
     assert versus["max_rel_diff"] == pytest.approx(worst)
 
@@ -171,3 +172,14 @@ def test_full_int8_calibrated_on_held_out_clips_scores_the_real_clips_within_3_p
     for clip in REAL_CLIPS:
         ours = scores[str(VIDEOS / clip)]["full_int8"]["per_frame_scores"]
         assert max_rel(ours, reference[clip]["per_frame_scores"]) <= 0.03, clip
+
+
+def test_frame_correlation_tells_ranking_frames_from_staying_close():
+    from uvq_tflite.metrics import format_correlation, frame_correlation
+
+    reference = [1.001, 1.004, 1.012, 1.002]
+    stuck = [0.9976] * 4  # within 1.4 % of every frame, yet ranks nothing
+    assert frame_correlation(stuck, reference) is None and format_correlation(None) == "constant"
+    assert frame_correlation([1.0, 1.003, 1.011, 1.001], reference) > 0.99
+    assert frame_correlation([1.012, 1.002, 1.001, 1.004], reference) < 0
+    assert frame_correlation([1.0], [1.0]) is None

@@ -14,6 +14,7 @@ import yaml
 from uvq_tflite.core.errors import UserInputError, first_line
 from uvq_tflite.core.params import builtin_ops
 from uvq_tflite.core.registry import MODELS, PRECISIONS, network
+from uvq_tflite.metrics import format_correlation
 from uvq_tflite.tflite_file import TFLiteFileError, inspect_file
 
 
@@ -129,6 +130,8 @@ MODEL_SCHEMA: dict[str, Check] = {
 }
 VIDEO_SCHEMA: dict[str, Check] = {
     "uvq1p5_score": _number(), "max_abs_diff": _number(0), "max_rel_diff": _number(0),
+    "frame_correlation": ((lambda v: v is None or _number(-1, 1)[0](v)),
+                          "null (constant scores) or a finite number from -1 to 1"),
 }
 
 
@@ -198,7 +201,8 @@ def score_breaches(videos: dict[str, dict], thresholds: dict) -> list[str]:
 
 
 def render_videos(videos: dict[str, dict], thresholds: dict) -> str:
-    lines = ["UVQ scores per clip (max rel: worst per-frame difference from PyTorch):"]
+    lines = ["UVQ scores per clip (max rel: worst per-frame difference from PyTorch; "
+             "frame corr: per-frame scores against PyTorch's, not gated):"]
     for name, clip in videos.items():
         lines.append(f"  {name}: {clip['frames']} frames, "
                      f"PyTorch {clip['pytorch']['uvq1p5_score']:.4f}")
@@ -207,6 +211,7 @@ def render_videos(videos: dict[str, dict], thresholds: dict) -> str:
             ok = _score_within(clip, thresholds, precision)
             lines.append(f"    {precision:<9} {row['uvq1p5_score']:.4f}  "
                          f"max |d| {row['max_abs_diff']:.4g}  max rel {row['max_rel_diff']:.4g}  "
+                         f"frame corr {format_correlation(row['frame_correlation'])}  "
                          f"{'pass' if ok else 'FAIL'}")
     return "\n".join(lines)
 

@@ -1,4 +1,5 @@
-"""Agreement between a reference array and a converted model's output."""
+"""Agreement between a reference array and a converted model's output, and between
+per-frame score series."""
 
 from __future__ import annotations
 
@@ -43,3 +44,18 @@ def significant(value, digits: int = 6):
     if isinstance(value, list):
         return [significant(v, digits) for v in value]
     return value
+
+
+def frame_correlation(scores: np.ndarray, pytorch: np.ndarray) -> float | None:
+    """Pearson correlation of per-frame scores with PyTorch's: whether a precision ranks
+    the frames as PyTorch does, which a small relative difference alone cannot show when
+    the scores barely vary. None when either series is constant (or under two frames)."""
+    a, b = np.asarray(scores, np.float64), np.asarray(pytorch, np.float64)
+    if a.size < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return None
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def format_correlation(value: float | None) -> str:
+    """A frame correlation for a table: `constant` when undefined."""
+    return "constant" if value is None else f"{value:.3f}"

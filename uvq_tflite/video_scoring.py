@@ -15,6 +15,7 @@ import numpy as np
 from uvq_tflite.core.console import Progress
 from uvq_tflite.core.errors import UserInputError
 from uvq_tflite.core.registry import MODELS, SCORE_PRECISIONS, network
+from uvq_tflite.metrics import format_correlation, frame_correlation
 from uvq_tflite.reference import to_model_range
 from uvq_tflite.video import VideoError, VideoInfo, probe, read_frames
 
@@ -85,11 +86,12 @@ def load_scorers(precisions: tuple[str, ...], checkpoint_dir: str | Path,
     return scorers
 
 
-def _compared(scores: np.ndarray, pytorch: np.ndarray) -> dict[str, float]:
+def _compared(scores: np.ndarray, pytorch: np.ndarray) -> dict[str, float | None]:
     diff = np.abs(scores.astype(np.float64) - pytorch)
     return {"max_abs_diff": float(diff.max()),
             "max_rel_diff": float((diff / np.abs(pytorch)).max()),
-            "video_score_diff": float(scores.mean(dtype=np.float64) - pytorch.mean())}
+            "video_score_diff": float(scores.mean(dtype=np.float64) - pytorch.mean()),
+            "frame_correlation": frame_correlation(scores, pytorch)}
 
 
 def score_clip(info: VideoInfo, scorers: dict[str, Scorer],
@@ -97,7 +99,7 @@ def score_clip(info: VideoInfo, scorers: dict[str, Scorer],
     """One clip's result: its reader facts and, per precision, UVQ's keys.
 
     Non-PyTorch precisions also carry `vs_pytorch`: max abs and relative
-    per-frame difference and the video-score difference.
+    per-frame difference, the video-score difference and the frame correlation.
     """
     per_frame: dict[str, list[float]] = {p: [] for p in scorers}
     for frame in read_frames(info):
@@ -168,12 +170,12 @@ def render_table(results: dict) -> str:
         lines = [f"{path}: {frames} frames ({clip['video_length']} s at {clip['fps']} fps"
                  f"{', transposed' if clip['transpose'] else ''})",
                  f"  {'precision':<10} {'UVQ score':>9}  {'max |d| vs pytorch':>18}  "
-                 f"{'max rel':>8}"]
+                 f"{'max rel':>8}  {'frame corr':>10}"]
         for precision in precisions:
             row = clip[precision]
             versus = row.get("vs_pytorch")
-            diffs = (f"{versus['max_abs_diff']:>18.3g}  {versus['max_rel_diff']:>8.3g}"
-                     if versus else "")
+            diffs = (f"{versus['max_abs_diff']:>18.3g}  {versus['max_rel_diff']:>8.3g}  "
+                     f"{format_correlation(versus['frame_correlation']):>10}" if versus else "")
             lines.append(f"  {precision:<10} {row['uvq1p5_score']:>9.5f}  {diffs}".rstrip())
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
