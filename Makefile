@@ -6,7 +6,8 @@ PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 UVQ := $(BIN)/uvq-tflite
 # Stage commands call `python`: make it the venv's. DVC never phones home.
-DVC := PATH="$(abspath $(BIN)):$$PATH" DVC_NO_ANALYTICS=1 $(BIN)/dvc
+IN_VENV := PATH="$(abspath $(BIN)):$$PATH" DVC_NO_ANALYTICS=1
+DVC := $(IN_VENV) $(BIN)/dvc
 
 .PHONY: help setup repro verify report test test-slow lint bench lock clean push pull sweep
 
@@ -45,10 +46,10 @@ repro: setup
 	$(DVC) repro
 
 verify: setup
-	PATH="$(abspath $(BIN)):$$PATH" $(UVQ) gate
+	$(IN_VENV) $(UVQ) gate
 
 report: setup
-	PATH="$(abspath $(BIN)):$$PATH" DVC_NO_ANALYTICS=1 $(UVQ) report
+	$(IN_VENV) $(UVQ) report
 
 # Each word of SWEEP is one experiment, name=param:value[,param:value]; a rerun
 # replaces the experiments of the same names.
@@ -84,7 +85,7 @@ lint: setup
 	$(BIN)/ruff check uvq_tflite stages tests
 
 bench: setup
-	PATH="$(abspath $(BIN)):$$PATH" $(PY) -m uvq_tflite.bench
+	$(IN_VENV) $(PY) -m uvq_tflite.bench
 
 lock: setup
 	$(PY) -m pip freeze --exclude-editable | grep -v '^pip==' | sed 's/+cpu$$//' > constraints.txt.new

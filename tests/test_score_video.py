@@ -175,11 +175,11 @@ def test_full_int8_calibrated_on_held_out_clips_scores_the_real_clips_within_3_p
 
 
 def test_frame_correlation_tells_ranking_frames_from_staying_close():
-    from uvq_tflite.metrics import format_correlation, frame_correlation
+    from uvq_tflite.metrics import format_correlation, pearson
 
     reference = [1.001, 1.004, 1.012, 1.002]
     stuck = [0.9976] * 4  # within 1.4 % of every frame, yet ranks nothing
-    assert frame_correlation(stuck, reference) is None and format_correlation(None) == "constant"
-    assert frame_correlation([1.0, 1.003, 1.011, 1.001], reference) > 0.99
-    assert frame_correlation([1.012, 1.002, 1.001, 1.004], reference) < 0
-    assert frame_correlation([1.0], [1.0]) is None
+    assert pearson(stuck, reference) is None and format_correlation(None) == "constant"
+    assert pearson([1.0, 1.003, 1.011, 1.001], reference) > 0.99
+    assert pearson([1.012, 1.002, 1.001, 1.004], reference) < 0
+    assert pearson([1.0], [1.0]) is None

@@ -121,8 +121,9 @@ def _op_counts(v: Any) -> bool:
         and _count(n) for op, n in v.items())
 
 
+_CORRELATION = _number(-1, 1)
 MODEL_SCHEMA: dict[str, Check] = {
-    "correlation": _number(-1, 1), "max_abs_diff": _number(0), "mean_abs_diff": _number(0),
+    "correlation": _CORRELATION, "max_abs_diff": _number(0), "mean_abs_diff": _number(0),
     "size_mb": _number(0), "max_rank": (_count, "a whole number >= 0"),
     "nhwc_io": ((lambda v: isinstance(v, bool)), "true or false"),
     "ops": (_op_counts, "TFLite builtin op names (upper case) with counts"),
@@ -130,8 +131,8 @@ MODEL_SCHEMA: dict[str, Check] = {
 }
 VIDEO_SCHEMA: dict[str, Check] = {
     "uvq1p5_score": _number(), "max_abs_diff": _number(0), "max_rel_diff": _number(0),
-    "frame_correlation": ((lambda v: v is None or _number(-1, 1)[0](v)),
-                          "null (constant scores) or a finite number from -1 to 1"),
+    "frame_correlation": ((lambda v: v is None or _CORRELATION[0](v)),
+                          f"null (constant scores) or {_CORRELATION[1]}"),
 }
 
 

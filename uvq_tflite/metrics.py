@@ -18,9 +18,8 @@ def agreement(reference: np.ndarray, actual: np.ndarray) -> dict[str, float]:
     out = actual.astype(np.float64).ravel()
     diff = out - ref
     ref_norm, out_norm, err_norm = (float(np.linalg.norm(v)) for v in (ref, out, diff))
-    if ref.size > 1 and ref.std() > 0 and out.std() > 0:
-        correlation = float(np.corrcoef(ref, out)[0, 1])
-    else:
+    correlation = pearson(ref, out)
+    if correlation is None:  # a constant array: identical, or nothing in common
         correlation = 1.0 if err_norm == 0 else 0.0
     return {
         "correlation": correlation,
@@ -46,11 +45,12 @@ def significant(value, digits: int = 6):
     return value
 
 
-def frame_correlation(scores: np.ndarray, pytorch: np.ndarray) -> float | None:
-    """Pearson correlation of per-frame scores with PyTorch's: whether a precision ranks
-    the frames as PyTorch does, which a small relative difference alone cannot show when
-    the scores barely vary. None when either series is constant (or under two frames)."""
-    a, b = np.asarray(scores, np.float64), np.asarray(pytorch, np.float64)
+def pearson(a, b) -> float | None:
+    """Pearson correlation of two equal-size series, None when either is constant (or has
+    under two values). Of per-frame scores against PyTorch's ("frame correlation") it
+    tells whether a precision ranks the frames as PyTorch does, which a small relative
+    difference alone cannot show when the scores barely vary."""
+    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
     if a.size < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
         return None
     return float(np.corrcoef(a, b)[0, 1])

@@ -15,7 +15,7 @@ import numpy as np
 from uvq_tflite.core.console import Progress
 from uvq_tflite.core.errors import UserInputError
 from uvq_tflite.core.registry import MODELS, SCORE_PRECISIONS, network
-from uvq_tflite.metrics import format_correlation, frame_correlation
+from uvq_tflite.metrics import format_correlation, pearson
 from uvq_tflite.reference import to_model_range
 from uvq_tflite.video import VideoError, VideoInfo, probe, read_frames
 
@@ -91,7 +91,7 @@ def _compared(scores: np.ndarray, pytorch: np.ndarray) -> dict[str, float | None
     return {"max_abs_diff": float(diff.max()),
             "max_rel_diff": float((diff / np.abs(pytorch)).max()),
             "video_score_diff": float(scores.mean(dtype=np.float64) - pytorch.mean()),
-            "frame_correlation": frame_correlation(scores, pytorch)}
+            "frame_correlation": pearson(scores, pytorch)}
 
 
 def score_clip(info: VideoInfo, scorers: dict[str, Scorer],
