@@ -12,9 +12,13 @@ from uvq_tflite.core.registry import MODELS
 THRESHOLDS_ARGS = ["--params", "params.yaml"]
 
 
-def metrics(correlation=1.0, ops=None, max_rank=4, nhwc=True, float_ops=None, worst=None):
+BY_PRECISION = "by precision"  # write_metrics' sizes: float32 1 MB, INT8 0.3 MB (within 0.3x)
+
+
+def metrics(correlation=1.0, ops=None, max_rank=4, nhwc=True, float_ops=None, worst=None,
+            size_mb=BY_PRECISION):
     return {"correlation": correlation, "max_abs_diff": 0.0, "mean_abs_diff": 0.0,
-            "size_mb": 1.0, "max_rank": max_rank, "ops": ops or {"CONV_2D": 3},
+            "size_mb": size_mb, "max_rank": max_rank, "ops": ops or {"CONV_2D": 3},
             "nhwc_io": nhwc, "float_ops": float_ops or {}, "worst_layers": worst or []}
 
 
@@ -34,6 +38,8 @@ def write_metrics(directory, scores=(0.0, 0.01, 0.02), **per_model):
     (directory / "videos").mkdir(parents=True, exist_ok=True)
     for model in MODELS:
         rows = per_model.get(model, DEFAULTS)
+        rows = [{**row, "size_mb": 1.0 if p == "float32" else 0.3}
+                if row.get("size_mb") == BY_PRECISION else row for p, row in zip(PRECISIONS, rows)]
         (directory / f"{model}.json").write_text(json.dumps(dict(zip(PRECISIONS, rows))))
     for clip in CLIPS:
         (directory / "videos" / f"{clip}.json").write_text(json.dumps(
@@ -119,6 +125,32 @@ def test_full_int8_must_be_integer_only_and_names_its_worst_layers(tmp_path, cap
     assert ("BREACH content full_int8: correlation 0.500000 < 0.99 "
             "(thresholds.full_int8.min_correlation); worst layers: #6 MEAN "
             "features/block_1/se; (19.8 dB, -11.3 dB)") in out
+
+
+def test_quantized_sizes_are_gated_against_float32_and_explained_from_the_file(tmp_path,
+                                                                              capsys):
+    from tiny_models import TinyConv, converted
+
+    from uvq_tflite.quantize import quantize_int8
+
+    data = quantize_int8(converted(TinyConv))
+    mb = len(data) / 1e6
+    directory = write_metrics(tmp_path / "m", content=(
+        metrics(size_mb=mb / 0.31), metrics(0.99, size_mb=mb), metrics(0.995, size_mb=mb / 2)))
+    tflite_dir = tmp_path / "tflite"
+    tflite_dir.mkdir()
+    (tflite_dir / "content_net_int8.tflite").write_bytes(data)
+    code = main(["gate", *THRESHOLDS_ARGS, "--metrics-dir", str(directory),
+                 "--tflite-dir", str(tflite_dir), "--no-status"])
+    out = capsys.readouterr().out
+    assert code == 1 and "verify: FAILED (1 breach)" in out  # full_int8, 0.155x, is within
+    breach = next(line for line in out.splitlines() if line.startswith("BREACH"))
+    assert breach.startswith("BREACH content int8: size 0.310x float32 > 0.3 "
+                             "(thresholds.int8.max_size_vs_float32): ")
+    assert "graph and names" in breach and "quantization parameters" in breach
+    row = next(cells for cells in map(str.split, out.splitlines())
+               if cells[:2] == ["content", "int8"])
+    assert row[6] == "0.310"  # x f32
 
 
 def test_float_ops_are_allowed_in_float_precisions(tmp_path, capsys):

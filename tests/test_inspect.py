@@ -62,6 +62,35 @@ def test_cli_counts_quantized_tensors(tmp_path, write, capsys):
     assert "quantized:   1 int8 tensors (1 channelwise)" in capsys.readouterr().out
 
 
+def test_size_parts_account_for_every_byte_and_the_channelwise_parameters():
+    from uvq_tflite.quantize import quantize_int8
+
+    float_model = inspect_bytes(converted(TinyConv))
+    assert float_model.size_parts["float32 constants"] == (4 * 3 * 3 * 3 + 4) * 4
+    quantized = inspect_bytes(quantize_int8(converted(TinyConv)))
+    parts = quantized.size_parts
+    assert sum(parts.values()) == quantized.size_bytes
+    assert parts["int8 constants"] == 4 * 3 * 3 * 3  # the weights, one byte each
+    # One float32 scale and one int64 zero point per output channel of the weight.
+    assert parts["quantization parameters"] == 4 * (4 + 8)
+    assert list(parts.values()) == sorted(parts.values(), reverse=True)
+
+
+def test_only_constants_count_as_channelwise():
+    """A [1, ...] activation's one scale matches its batch axis; it is still per tensor."""
+    import numpy as np
+
+    from uvq_tflite.calibration import activation_ranges, quantization_ranges
+    from uvq_tflite.quantize import quantize_full_int8
+
+    float_model = converted(TinyConv)
+    samples = [[np.random.default_rng(0).uniform(-1, 1, (1, 8, 8, 3)).astype(np.float32)]]
+    ranges = quantization_ranges(float_model, activation_ranges(float_model, lambda: samples))
+    report = inspect_bytes(quantize_full_int8(float_model, ranges))
+    assert report.quantized == {"int8": 3, "int32": 1}  # input, weight, output; bias
+    assert report.channelwise == 2  # the weight and its bias
+
+
 BAD_FILES = {
     "zero bytes": b"",
     "text": b"this is not a model, just some text\n",

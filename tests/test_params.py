@@ -77,6 +77,10 @@ def test_the_committed_params_are_valid():
      "clips.crf.low: 52 is invalid; expected an integer from 0 to 51"),
     (lambda p: p["thresholds"]["float32"].update(max_score_rel_diff=-0.1),
      "thresholds.float32.max_score_rel_diff: -0.1 is invalid; expected a number from 0 to 10"),
+    (lambda p: p["thresholds"]["full_int8"].pop("max_size_vs_float32"),
+     "thresholds.full_int8.max_size_vs_float32: missing"),
+    (lambda p: p["thresholds"]["float32"].update(max_size_vs_float32=1),
+     "thresholds.float32.max_size_vs_float32: unknown key"),
 ])
 def test_each_problem_is_named(tmp_path, change, message):
     found = problems(tmp_path, change)

@@ -163,6 +163,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
     from uvq_tflite.core.params import load_params
     from uvq_tflite.gate import (
         check_row,
+        float32_sizes,
         load_rows,
         load_videos,
         render,
@@ -174,8 +175,9 @@ def cmd_gate(args: argparse.Namespace) -> int:
     params = load_params(args.params)
     thresholds = params["thresholds"]
     rows, breaches = load_rows(Path(args.metrics_dir))
+    reference = float32_sizes(rows)
     for row in rows:
-        check_row(row, thresholds, Path(args.tflite_dir))
+        check_row(row, thresholds, Path(args.tflite_dir), reference)
     if rows:
         print(render(rows, thresholds))
     breaches += [f"{r.model} {r.precision}: {b}" for r in rows for b in r.breaches]

@@ -48,9 +48,35 @@ def _rank_detail(path: Path, max_rank: int) -> str:
     return f": {names}" if names else ""
 
 
-def check_row(row: Row, thresholds: dict, tflite_dir: Path) -> None:
-    """Append to row.breaches every rule the row's metrics break."""
+def size_vs_float32(row: Row, float32_mb: dict[str, float]) -> float | None:
+    """The row's file size as a fraction of its model's float32 file (None if unknown)."""
+    reference = float32_mb.get(row.model)
+    return row.metrics["size_mb"] / reference if reference else None
+
+
+def _size_detail(path: Path, float32_mb: float) -> str:
+    """Where the file's bytes go, each part as a fraction of the float32 file."""
+    try:
+        parts = inspect_file(path).size_parts
+    except TFLiteFileError:
+        return ""
+    shares = {name: n / (float32_mb * 1e6) for name, n in parts.items()}
+    return ": " + ", ".join(f"{name} {share:.3f}x" for name, share in shares.items()
+                            if share >= 0.0005)
+
+
+def check_row(row: Row, thresholds: dict, tflite_dir: Path,
+              float32_mb: dict[str, float] | None = None) -> None:
+    """Append to row.breaches every rule the row's metrics break; `float32_mb` (model:
+    float32 file size) lets the size of a quantized file be checked against its float32's."""
     m = row.metrics
+    limit = thresholds[row.precision].get("max_size_vs_float32")
+    ratio = size_vs_float32(row, float32_mb or {})
+    if limit is not None and ratio is not None and not ratio <= limit:
+        path = tflite_dir / network(row.model).tflite_name(row.precision)
+        row.breaches.append(f"size {ratio:.3f}x float32 > {limit} "
+                            f"(thresholds.{row.precision}.max_size_vs_float32)"
+                            f"{_size_detail(path, float32_mb[row.model])}")
     minimum = thresholds[row.precision]["min_correlation"]
     if not m["correlation"] >= minimum:
         row.breaches.append(f"correlation {m['correlation']:.6f} < {minimum} "
@@ -223,14 +249,22 @@ def forbidden_ops(row: Row, thresholds: dict) -> dict[str, int]:
             if op in thresholds["forbidden_ops"] and n > 0}
 
 
+def float32_sizes(rows: list[Row]) -> dict[str, float]:
+    """model -> size of its float32 file in MB, what quantized sizes are measured against."""
+    return {r.model: r.metrics["size_mb"] for r in rows if r.precision == "float32"}
+
+
 def render(rows: list[Row], thresholds: dict) -> str:
-    header = ("model", "precision", "corr", "max|d|", "mean|d|", "size MB", "rank",
+    header = ("model", "precision", "corr", "max|d|", "mean|d|", "size MB", "x f32", "rank",
               "forbidden", "float ops", "NHWC", "result")
     lines = [header]
+    reference = float32_sizes(rows)
     for r in rows:
         m = r.metrics
+        ratio = size_vs_float32(r, reference)
         lines.append((r.model, r.precision, f"{m['correlation']:.6f}", f"{m['max_abs_diff']:.4g}",
-                      f"{m['mean_abs_diff']:.4g}", f"{m['size_mb']:.2f}", str(m["max_rank"]),
+                      f"{m['mean_abs_diff']:.4g}", f"{m['size_mb']:.2f}",
+                      "?" if ratio is None else f"{ratio:.3f}", str(m["max_rank"]),
                       str(sum(forbidden_ops(r, thresholds).values())),
                       str(sum(m["float_ops"].values())),
                       "yes" if m["nhwc_io"] else "NO", "FAIL" if r.breaches else "pass"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import json
+import math
 import os
 import struct
 from dataclasses import asdict, dataclass, field
@@ -50,8 +51,9 @@ class Inspection:
     inputs: list[TensorInfo]
     outputs: list[TensorInfo]
     quantized: dict[str, int]  # quantized tensors by type
-    channelwise: int  # quantized tensors with one scale per channel of their quantized axis
+    channelwise: int  # constants (not scalars) with one scale per channel of their axis
     float_ops: dict[str, int] = field(default_factory=dict)  # ops computing in float, by name
+    size_parts: dict[str, int] = field(default_factory=dict)  # where the bytes go (size_parts)
     graph: list[OpInfo] = field(default_factory=list, repr=False)  # in execution order
     metadata: dict | None = None  # the `uvq_tflite` entry (describe.py), if the file has one
 
@@ -181,6 +183,9 @@ def _inspect(data: bytes, path: str) -> Inspection:
     ranks: list[tuple[str, int]] = []
     quantized: collections.Counter[str] = collections.Counter()
     channelwise = 0
+    constants: collections.Counter[str] = collections.Counter()  # bytes by dtype
+    counted_buffers: set[int] = set()
+    quantization_bytes = 0
     inputs: list[TensorInfo] = []
     outputs: list[TensorInfo] = []
     for s in range(bounded(model.SubgraphsLength(), "subgraph")):
@@ -194,10 +199,21 @@ def _inspect(data: bytes, path: str) -> Inspection:
                               shape, type_names.get(tensor.Type(), str(tensor.Type())).lower())
             tensors.append(info)
             ranks.append((f"{s}:{info.name}" if s else info.name, len(shape)))
+            buffer = tensor.Buffer()  # 0: the empty sentinel of tensors the graph computes
+            stored = model.Buffers(buffer) if buffer > 0 else None
+            stored_bytes = (stored.DataLength() or stored.Size()) if stored else 0
+            if stored_bytes and buffer not in counted_buffers:
+                counted_buffers.add(buffer)
+                constants[info.dtype] += stored_bytes
             q = tensor.Quantization()
+            if q is not None:
+                quantization_bytes += QUANTIZATION_VALUE_BYTES * (
+                    q.ScaleLength() + q.MinLength() + q.MaxLength()) + 8 * q.ZeroPointLength()
             if q is not None and q.ScaleLength() > 0:
                 quantized[info.dtype] += 1
-                channelwise += len(shape) > 0 and q.ScaleLength() == shape[q.QuantizedDimension()]
+                channelwise += (stored_bytes > 0 and math.prod(shape) > 1  # not a scalar
+                                and len(shape) > q.QuantizedDimension()
+                                and q.ScaleLength() == shape[q.QuantizedDimension()])
         input_ids = [graph.Inputs(i) for i in
                      range(bounded(graph.InputsLength(), "input"))]
         output_ids = [graph.Outputs(i) for i in
@@ -221,7 +237,22 @@ def _inspect(data: bytes, path: str) -> Inspection:
                       max_rank=max((r for _, r in ranks), default=0), tensor_ranks=ranks,
                       inputs=inputs, outputs=outputs, quantized=dict(quantized),
                       channelwise=channelwise, float_ops=dict(sorted(float_ops.items())),
-                      graph=graph_ops, metadata=_own_metadata(model, data, bounded))
+                      graph=graph_ops, metadata=_own_metadata(model, data, bounded),
+                      size_parts=size_parts(len(data), constants, quantization_bytes))
+
+
+QUANTIZATION_VALUE_BYTES = 4  # a float32 scale, min or max; zero points are int64 (8 bytes)
+
+
+def size_parts(size: int, constants: dict[str, int], quantization_bytes: int) -> dict[str, int]:
+    """Where a file's bytes go, largest first: constants by dtype (weights, biases), the
+    quantization parameters (a float32 scale and an int64 zero point per channel of each
+    channelwise tensor), and the rest (graph, tensor names, metadata)."""
+    parts = {f"{dtype} constants": n for dtype, n in constants.items() if n}
+    if quantization_bytes:
+        parts["quantization parameters"] = quantization_bytes
+    parts["graph and names"] = max(size - sum(parts.values()), 0)
+    return dict(sorted(parts.items(), key=lambda kv: -kv[1]))
 
 
 def _own_metadata(model, data: bytes, bounded: _Walk) -> dict | None:

@@ -292,6 +292,8 @@ PRECISION_BOUNDS = {
     "min_correlation": _number_range(-1, 1),
     "max_score_rel_diff": _number_range(0, 10),
 }
+# Quantized precisions also bound their file size against the float32 file's.
+SIZE_BOUND = {"max_size_vs_float32": _number_range(0, 10)}
 
 
 def _thresholds(problems: list[str], section: dict) -> None:
@@ -299,7 +301,9 @@ def _thresholds(problems: list[str], section: dict) -> None:
                       (*PRECISIONS, "forbidden_ops"))
     for precision in PRECISIONS:
         if precision in section:
-            _leaves(problems, f"thresholds.{precision}", section[precision], PRECISION_BOUNDS)
+            _leaves(problems, f"thresholds.{precision}", section[precision],
+                    PRECISION_BOUNDS if precision == "float32" else {**PRECISION_BOUNDS,
+                                                                      **SIZE_BOUND})
     if "forbidden_ops" in section:
         _op_names(problems, "thresholds.forbidden_ops", section["forbidden_ops"])
 
