@@ -71,6 +71,30 @@ def test_runner_quantizes_inputs_and_dequantizes_outputs(full, converted, frames
     assert np.corrcoef(ours.ravel(), reference.ravel())[0, 1] > 0.5  # same features, roughly
 
 
+def test_runner_counts_the_values_int8_inputs_and_outputs_clip(full, converted, frames):
+    """Calibration-like features clip (almost) nothing; ten times larger ones clip, at the
+    inputs of an INT8-I/O file and at the QUANTIZE edges of a float-I/O one alike."""
+    float_model = converted["aggregation"]["float32"]
+    features = calibration_set.backbone_features(
+        frames[:1], {m: converted[m]["float32"] for m in ("content", "distortion")})
+    inputs = next(calibration_set.model_samples("aggregation", features))
+    runner = TFLiteRunner(full["aggregation"], count_clipping=True)
+    runner(*inputs)
+    within = runner.clipped()
+    runner(*[x * 10 for x in inputs])
+    beyond = runner.clipped()
+    assert within < 0.001 and beyond > 0.05
+    assert runner.clipped() is None  # read and reset: nothing counted since
+    ranges = quantization_ranges(float_model, ranges_of(full["aggregation"]))
+    float_io = TFLiteRunner(quantize_full_int8(float_model, ranges, io="float32"),
+                            count_clipping=True)
+    float_io(*[x * 10 for x in inputs])
+    assert float_io.clipped() == beyond
+    unquantized = TFLiteRunner(float_model, count_clipping=True)
+    unquantized(*inputs)
+    assert unquantized.clipped() is None
+
+
 def test_int8_io_round_trips_within_half_a_step():
     detail = {"dtype": np.int8, "quantization": (0.02, -3)}
     values = np.linspace(-2.5, 2.5, 101, dtype=np.float32)

@@ -57,17 +57,57 @@ def dequantize_output(array: np.ndarray, detail: dict) -> np.ndarray:
     return ((array.astype(np.float32) - zero) * scale).astype(np.float32)
 
 
+def int8_edges(interpreter, graph: list) -> tuple[list, list]:
+    """(scale, zero point) of the INT8 tensor at each input and output, in order: the
+    tensor itself if it is INT8, else the QUANTIZE output it feeds or the DEQUANTIZE
+    input it comes from (float I/O); None where there is none (float models).
+    `graph`: the model's ops (`Inspection.graph`)."""
+    by_name = {d["name"]: d for d in interpreter.get_tensor_details()}
+    twins = {}  # float I/O tensor name -> the INT8 tensor it is converted to or from
+    for op in graph:
+        if op.op == "QUANTIZE":
+            twins.setdefault(op.inputs[0], op.outputs[0])
+        elif op.op == "DEQUANTIZE":
+            twins.setdefault(op.outputs[0], op.inputs[0])
+
+    def edge(detail: dict):
+        twin = by_name.get(detail["name"] if detail["dtype"] == np.int8
+                           else twins.get(detail["name"], ""))
+        if twin is None or twin["dtype"] != np.int8 or not twin["quantization"][0]:
+            return None
+        return twin["quantization"]
+    return ([edge(d) for d in interpreter.get_input_details()],
+            [edge(d) for d in interpreter.get_output_details()])
+
+
+def _clipped(values: np.ndarray, quantization: tuple[float, int], side: str) -> int:
+    """How many float values this INT8 tensor clips: inputs beyond its range (UVQ's pixels
+    at exactly -1 or 1 are not), outputs at its ends (they cannot tell more)."""
+    if side == "outputs":
+        q = quantize_input(values, {"dtype": np.int8, "quantization": quantization})
+        return int(np.count_nonzero((q == -128) | (q == 127)))
+    scale, zero = quantization
+    low, high = (-128.5 - zero) * scale, (127.5 - zero) * scale
+    if low <= values.min() and values.max() <= high:  # the common case, without a mask
+        return 0
+    return int(np.count_nonzero((values < low) | (values > high)))
+
+
 class TFLiteRunner:
     """One loaded model; call it with NHWC float32 arrays in input order.
 
     Integer inputs and outputs (full-integer models) are quantized and
-    dequantized with the file's own scales and zero points.
+    dequantized with the file's own scales and zero points. With
+    `count_clipping`, a full-integer model also counts the values each INT8 input
+    and output clips (`clipped`): inputs beyond the calibrated range, outputs
+    at its ends.
     """
 
-    def __init__(self, model: bytes, num_threads: int = 1, name: str = "<model>"):
+    def __init__(self, model: bytes, num_threads: int = 1, name: str = "<model>",
+                 count_clipping: bool = False):
         from ai_edge_litert.interpreter import Interpreter
 
-        inspect_bytes(model, name)  # refuse malformed flatbuffers before the C++ runtime sees them
+        report = inspect_bytes(model, name)  # refuse malformed flatbuffers before LiteRT
         self.name = name
         try:
             with without_native_noise():
@@ -77,6 +117,25 @@ class TFLiteRunner:
             self.outputs = self._interpreter.get_output_details()
         except (ValueError, RuntimeError, UnicodeDecodeError) as exc:
             raise TFLiteFileError(f"{name}: LiteRT cannot load it: {first_line(exc)}") from None
+        inputs, outputs = (int8_edges(self._interpreter, report.graph) if count_clipping
+                           else ([], []))
+        self._edges = {"inputs": inputs, "outputs": outputs}
+        self._counts: dict[tuple[str, int], list[int]] = {}  # (side, i): [at limits, values]
+
+    def clipped(self) -> float | None:
+        """Since the last call (then counting starts anew): the largest share, over the
+        INT8 inputs and outputs, of values the tensor clips (`_clipped`). None if nothing
+        was counted (not `count_clipping`, or no INT8 ranges at the I/O)."""
+        shares = [at / values for at, values in self._counts.values() if values]
+        self._counts = {}
+        return max(shares, default=None)
+
+    def _count(self, side: str, arrays) -> None:
+        for i, (array, edge) in enumerate(zip(arrays, self._edges[side])):
+            if edge is not None:
+                counts = self._counts.setdefault((side, i), [0, 0])
+                counts[0] += _clipped(array, edge, side)
+                counts[1] += array.size
 
     def set_inputs(self, *arrays: np.ndarray) -> None:
         """Float arrays in input order, quantized first where the model takes integers."""
@@ -102,7 +161,10 @@ class TFLiteRunner:
         self.set_inputs(*arrays)
         self.invoke()
         output = self.outputs[0]
-        return dequantize_output(self._interpreter.get_tensor(output["index"]), output)
+        result = dequantize_output(self._interpreter.get_tensor(output["index"]), output)
+        self._count("inputs", arrays)
+        self._count("outputs", [result])
+        return result
 
 
 def calls(model: str, inputs: list[np.ndarray],

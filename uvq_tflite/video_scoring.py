@@ -51,14 +51,14 @@ def _pytorch_scorer(checkpoint_dir: Path) -> Scorer:
 
 def _tflite_scorer(models_dir: Path, precision: str, threads: int) -> Scorer:
     from uvq_tflite.runtime import TFLiteRunner
-    from uvq_tflite.scoring import tflite_scores
     from uvq_tflite.tflite_file import read_tflite
 
     runners, per_call, problems = {}, {}, []
     for model in MODELS:
         path = models_dir / network(model).tflite_name(precision)
         try:
-            runners[model] = TFLiteRunner(read_tflite(path), threads, str(path))
+            runners[model] = TFLiteRunner(read_tflite(path), threads, str(path),
+                                          count_clipping=True)
         except UserInputError as exc:
             problems.append(str(exc))
             continue
@@ -68,7 +68,30 @@ def _tflite_scorer(models_dir: Path, precision: str, threads: int) -> Scorer:
             problems.append(f"{path}: its inputs are not those of the {model} network")
     if problems:
         raise UserInputError("\n".join(problems))
-    return lambda frames: tflite_scores(runners, per_call, frames)
+    return _TFLiteScorer(runners, per_call)
+
+
+class _TFLiteScorer:
+    """The three .tflite files of one precision, scoring frames as one chain."""
+
+    def __init__(self, runners: dict, per_call: dict[str, int]):
+        self.runners, self.per_call = runners, per_call
+
+    def __call__(self, frames: np.ndarray) -> np.ndarray:
+        from uvq_tflite.scoring import tflite_scores
+
+        return tflite_scores(self.runners, self.per_call, frames)
+
+    def clipped(self) -> dict[str, float] | None:
+        """Per network, the largest share of values an INT8 input or output clipped to its
+        calibrated range since the last call (runtime.TFLiteRunner.clipped); None
+        for files without INT8 I/O ranges (float32, dynamic int8)."""
+        shares = {model: runner.clipped() for model, runner in self.runners.items()}
+        return {m: share for m, share in shares.items() if share is not None} or None
+
+
+def _clipped(scorer: Scorer) -> dict[str, float] | None:
+    return scorer.clipped() if isinstance(scorer, _TFLiteScorer) else None
 
 
 def load_scorers(precisions: tuple[str, ...], checkpoint_dir: str | Path,
@@ -100,8 +123,13 @@ def score_clip(info: VideoInfo, scorers: dict[str, Scorer],
 
     Non-PyTorch precisions also carry `vs_pytorch`: max abs and relative
     per-frame difference, the video-score difference and the frame correlation.
+    Full-integer files also carry `clipped`: per network, the share of values an
+    INT8 input or output clipped to its calibrated range (a clip unlike the
+    calibration set shows here first).
     """
     per_frame: dict[str, list[float]] = {p: [] for p in scorers}
+    for scorer in scorers.values():
+        _clipped(scorer)  # count this clip's values only
     for frame in read_frames(info):
         batch = to_model_range(frame)[None]
         for precision, scorer in scorers.items():
@@ -118,6 +146,9 @@ def score_clip(info: VideoInfo, scorers: dict[str, Scorer],
         if precision != "pytorch" and "pytorch" in per_frame:
             result[precision]["vs_pytorch"] = _compared(
                 np.array(scores), np.array(per_frame["pytorch"], np.float64))
+        clipped = _clipped(scorers[precision])
+        if clipped:
+            result[precision]["clipped"] = clipped
     return result
 
 
@@ -177,6 +208,9 @@ def render_table(results: dict) -> str:
             diffs = (f"{versus['max_abs_diff']:>18.3g}  {versus['max_rel_diff']:>8.3g}  "
                      f"{format_correlation(versus['frame_correlation']):>10}" if versus else "")
             lines.append(f"  {precision:<10} {row['uvq1p5_score']:>9.5f}  {diffs}".rstrip())
+        lines += [f"  {precision} values clipped at INT8 inputs/outputs: " + ", ".join(
+                      f"{m} {share:.2%}" for m, share in clip[precision]["clipped"].items())
+                  for precision in precisions if "clipped" in clip[precision]]
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
 
@@ -189,7 +223,8 @@ def clip_metrics(result: dict) -> tuple[dict, list[dict]]:
                "fps": result["fps"]}
     for precision in precisions:
         row = result[precision]
-        metrics[precision] = {"uvq1p5_score": row["uvq1p5_score"], **row.get("vs_pytorch", {})}
+        metrics[precision] = {"uvq1p5_score": row["uvq1p5_score"], **row.get("vs_pytorch", {}),
+                              **({"clipped": row["clipped"]} if "clipped" in row else {})}
     per_frame = [{"frame": i, "frame_index": index,
                   **{p: result[p]["per_frame_scores"][i] for p in precisions}}
                  for i, index in enumerate(first["frame_indices"])]
