@@ -57,7 +57,7 @@ def dequantize_output(array: np.ndarray, detail: dict) -> np.ndarray:
     return ((array.astype(np.float32) - zero) * scale).astype(np.float32)
 
 
-def int8_edges(interpreter, graph: list) -> tuple[list, list]:
+def _int8_edges(interpreter, graph: list) -> tuple[list, list]:
     """(scale, zero point) of the INT8 tensor at each input and output, in order: the
     tensor itself if it is INT8, else the QUANTIZE output it feeds or the DEQUANTIZE
     input it comes from (float I/O); None where there is none (float models).
@@ -117,10 +117,10 @@ class TFLiteRunner:
             self.outputs = self._interpreter.get_output_details()
         except (ValueError, RuntimeError, UnicodeDecodeError) as exc:
             raise TFLiteFileError(f"{name}: LiteRT cannot load it: {first_line(exc)}") from None
-        inputs, outputs = (int8_edges(self._interpreter, report.graph) if count_clipping
+        inputs, outputs = (_int8_edges(self._interpreter, report.graph) if count_clipping
                            else ([], []))
         self._edges = {"inputs": inputs, "outputs": outputs}
-        self._counts: dict[tuple[str, int], list[int]] = {}  # (side, i): [at limits, values]
+        self._counts: dict[tuple[str, int], list[int]] = {}  # (side, i): [clipped, values]
 
     def clipped(self) -> float | None:
         """Since the last call (then counting starts anew): the largest share, over the
