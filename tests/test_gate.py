@@ -107,6 +107,22 @@ def test_frame_correlation_is_shown_not_gated_and_constant_scores_are_named(tmp_
     assert "full_int8.frame_correlation: 1.5 is invalid" in capsys.readouterr().err
 
 
+def test_what_full_int8_clips_is_shown_not_gated_and_checked(tmp_path, capsys):
+    directory = write_metrics(tmp_path / "m")
+    path = directory / "videos" / "synthetic_high.json"
+    clip = json.loads(path.read_text())
+    clip["full_int8"]["clipped"] = {"aggregation": 0.0, "content": 0.5, "distortion": 0.0229}
+    path.write_text(json.dumps(clip))
+    code, out = gate(directory, tmp_path, capsys)
+    assert code == 0
+    assert "      clipped: distortion 2.29%, content 50.00%, aggregation 0.00%" in out
+    clip["full_int8"]["clipped"] = {"content": 1.5}
+    path.write_text(json.dumps(clip))
+    assert main(["gate", *THRESHOLDS_ARGS, "--metrics-dir", str(directory), "--tflite-dir",
+                 str(tmp_path / "none"), "--no-status"]) == 2
+    assert 'full_int8.clipped: {"content": 1.5} is invalid' in capsys.readouterr().err
+
+
 def test_a_clip_without_metrics_is_a_breach(tmp_path, capsys):
     directory = write_metrics(tmp_path / "m")
     (directory / "videos" / "synthetic_low.json").unlink()

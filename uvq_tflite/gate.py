@@ -155,10 +155,19 @@ MODEL_SCHEMA: dict[str, Check] = {
     "ops": (_op_counts, "TFLite builtin op names (upper case) with counts"),
     "float_ops": (_op_counts, "TFLite builtin op names (upper case) with counts"),
 }
+def _shares(v: Any) -> bool:
+    return isinstance(v, dict) and all(
+        model in MODELS and _number(0, 1)[0](share) for model, share in v.items())
+
+
 VIDEO_SCHEMA: dict[str, Check] = {
     "uvq1p5_score": _number(), "max_abs_diff": _number(0), "max_rel_diff": _number(0),
     "frame_correlation": ((lambda v: v is None or _CORRELATION[0](v)),
                           f"null (constant scores) or {_CORRELATION[1]}"),
+}
+# Optional: only full-integer files clip (video_scoring's `clipped`).
+VIDEO_OPTIONAL: dict[str, Check] = {
+    "clipped": (_shares, f"network names ({', '.join(MODELS)}) with shares from 0 to 1"),
 }
 
 
@@ -178,6 +187,10 @@ def _schema_problems(data: Any, schema: dict[str, Check]) -> list[str]:
             if key not in row:
                 problems.append(f"{precision}.{key}: missing; expected {expected}")
             elif not ok(row[key]):
+                problems.append(f"{precision}.{key}: {_short(row[key])} is invalid; "
+                                f"expected {expected}")
+        for key, (ok, expected) in (VIDEO_OPTIONAL if schema is VIDEO_SCHEMA else {}).items():
+            if key in row and not ok(row[key]):
                 problems.append(f"{precision}.{key}: {_short(row[key])} is invalid; "
                                 f"expected {expected}")
     return problems
@@ -229,7 +242,8 @@ def score_breaches(videos: dict[str, dict], thresholds: dict) -> list[str]:
 
 def render_videos(videos: dict[str, dict], thresholds: dict) -> str:
     lines = ["UVQ scores per clip (max rel: worst per-frame difference from PyTorch; "
-             "frame corr: per-frame scores against PyTorch's, not gated):"]
+             "frame corr: per-frame scores against PyTorch's; clipped: values full_int8's "
+             "INT8 inputs/outputs clip, per network; neither gated):"]
     for name, clip in videos.items():
         lines.append(f"  {name}: {clip['frames']} frames, "
                      f"PyTorch {clip['pytorch']['uvq1p5_score']:.4f}")
@@ -240,6 +254,10 @@ def render_videos(videos: dict[str, dict], thresholds: dict) -> str:
                          f"max |d| {row['max_abs_diff']:.4g}  max rel {row['max_rel_diff']:.4g}  "
                          f"frame corr {format_correlation(row['frame_correlation'])}  "
                          f"{'pass' if ok else 'FAIL'}")
+            if row.get("clipped"):
+                lines.append("      clipped: " + ", ".join(
+                    f"{model} {row['clipped'][model]:.2%}" for model in MODELS
+                    if model in row["clipped"]))
     return "\n".join(lines)
 
 
