@@ -37,9 +37,18 @@ def test_graph_obeys_the_hardware_rules(converted, model, precision):
 
 @pytest.mark.parametrize("model", MODELS)
 def test_int8_has_channelwise_int8_weights_and_is_smaller(converted, model):
+    from ai_edge_litert.interpreter import Interpreter
+
     report = inspect_bytes(converted[model]["int8"])
     assert report.quantized.get("int8", 0) > 0
-    assert report.channelwise == report.quantized["int8"]
+    weights = [d for d in Interpreter(model_content=converted[model]["int8"]).get_tensor_details()
+               if d["dtype"] == np.int8]
+    for w in weights:  # one scale per channel of the quantized axis
+        q = w["quantization_parameters"]
+        assert len(q["scales"]) == w["shape"][q["quantized_dimension"]], w["name"]
+    # A weight with a single output channel (aggregation's last linear) is per tensor too.
+    assert report.channelwise == sum(len(w["quantization_parameters"]["scales"]) > 1
+                                     for w in weights)
     assert len(converted[model]["int8"]) < 0.4 * len(converted[model]["float32"])
     assert inspect_bytes(converted[model]["float32"]).quantized == {}
 

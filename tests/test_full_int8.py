@@ -80,19 +80,19 @@ def test_runner_counts_the_values_int8_inputs_and_outputs_clip(full, converted, 
     inputs = next(calibration_set.model_samples("aggregation", features))
     runner = TFLiteRunner(full["aggregation"], count_clipping=True)
     runner(*inputs)
-    within = runner.clipped()
+    within = runner.take_clipped()
     runner(*[x * 10 for x in inputs])
-    beyond = runner.clipped()
+    beyond = runner.take_clipped()
     assert within < 0.001 and beyond > 0.05
-    assert runner.clipped() is None  # read and reset: nothing counted since
+    assert runner.take_clipped() is None  # read and reset: nothing counted since
     ranges = quantization_ranges(float_model, ranges_of(full["aggregation"]))
     float_io = TFLiteRunner(quantize_full_int8(float_model, ranges, io="float32"),
                             count_clipping=True)
     float_io(*[x * 10 for x in inputs])
-    assert float_io.clipped() == beyond
+    assert float_io.take_clipped() == beyond
     unquantized = TFLiteRunner(float_model, count_clipping=True)
     unquantized(*inputs)
-    assert unquantized.clipped() is None
+    assert unquantized.take_clipped() is None
 
 
 def test_int8_io_round_trips_within_half_a_step():

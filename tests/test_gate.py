@@ -115,7 +115,7 @@ def test_what_full_int8_clips_is_shown_not_gated_and_checked(tmp_path, capsys):
     path.write_text(json.dumps(clip))
     code, out = gate(directory, tmp_path, capsys)
     assert code == 0
-    assert "      clipped: distortion 2.29%, content 50.00%, aggregation 0.00%" in out
+    assert "      clipped: distortion 2.3%, content 50%, aggregation 0%" in out
     clip["full_int8"]["clipped"] = {"content": 1.5}
     path.write_text(json.dumps(clip))
     assert main(["gate", *THRESHOLDS_ARGS, "--metrics-dir", str(directory), "--tflite-dir",
@@ -152,18 +152,24 @@ def test_quantized_sizes_are_gated_against_float32_and_explained_from_the_file(t
     data = quantize_int8(converted(TinyConv))
     mb = len(data) / 1e6
     directory = write_metrics(tmp_path / "m", content=(
-        metrics(size_mb=mb / 0.31), metrics(0.99, size_mb=mb), metrics(0.995, size_mb=mb / 2)))
+        metrics(size_mb=mb / 0.31), metrics(0.99, size_mb=mb), metrics(0.995, size_mb=mb / 0.775)))
     tflite_dir = tmp_path / "tflite"
     tflite_dir.mkdir()
     (tflite_dir / "content_net_int8.tflite").write_bytes(data)
     code = main(["gate", *THRESHOLDS_ARGS, "--metrics-dir", str(directory),
                  "--tflite-dir", str(tflite_dir), "--no-status"])
     out = capsys.readouterr().out
-    assert code == 1 and "verify: FAILED (1 breach)" in out  # full_int8, 0.155x, is within
-    breach = next(line for line in out.splitlines() if line.startswith("BREACH"))
+    assert code == 1 and "verify: FAILED (2 breaches)" in out
+    breach, no_file = [line for line in out.splitlines() if line.startswith("BREACH")]
     assert breach.startswith("BREACH content int8: size 0.310x float32 > 0.3 "
                              "(thresholds.int8.max_size_vs_float32): ")
-    assert "graph and names" in breach and "quantization parameters" in breach
+    # Each part of the file against the float32 size.
+    parts = dict(part.rsplit(" ", 1) for part in breach.split("): ")[1].split(", "))
+    assert parts["int8 constants"] == f"{108 / (mb / 0.31 * 1e6):.3f}x"  # 4x3x3x3 weights
+    assert set(parts) >= {"graph and names", "quantization parameters"}
+    # Without the file (as here for full_int8) the breach still names value and threshold.
+    assert no_file == ("BREACH content full_int8: size 0.400x float32 > 0.3 "
+                       "(thresholds.full_int8.max_size_vs_float32)")
     row = next(cells for cells in map(str.split, out.splitlines())
                if cells[:2] == ["content", "int8"])
     assert row[6] == "0.310"  # x f32

@@ -179,7 +179,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
     for row in rows:
         check_row(row, thresholds, Path(args.tflite_dir), reference)
     if rows:
-        print(render(rows, thresholds))
+        print(render(rows, thresholds, reference))
     breaches += [f"{r.model} {r.precision}: {b}" for r in rows for b in r.breaches]
     videos, problems = load_videos(Path(args.metrics_dir), list(params["videos"]))
     breaches += problems

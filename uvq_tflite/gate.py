@@ -14,7 +14,7 @@ import yaml
 from uvq_tflite.core.errors import UserInputError, first_line
 from uvq_tflite.core.params import builtin_ops
 from uvq_tflite.core.registry import MODELS, PRECISIONS, network
-from uvq_tflite.metrics import format_correlation
+from uvq_tflite.metrics import format_correlation, format_shares
 from uvq_tflite.tflite_file import TFLiteFileError, inspect_file
 
 
@@ -48,10 +48,10 @@ def _rank_detail(path: Path, max_rank: int) -> str:
     return f": {names}" if names else ""
 
 
-def size_vs_float32(row: Row, float32_mb: dict[str, float]) -> float | None:
-    """The row's file size as a fraction of its model's float32 file (None if unknown)."""
-    reference = float32_mb.get(row.model)
-    return row.metrics["size_mb"] / reference if reference else None
+def size_vs_float32(row: Row, float32_mb: dict[str, float]) -> float:
+    """The row's file size as a fraction of its model's float32 file (the metrics schema
+    makes every model's float32 row present, and its size positive)."""
+    return row.metrics["size_mb"] / float32_mb[row.model]
 
 
 def _size_detail(path: Path, float32_mb: float) -> str:
@@ -66,13 +66,13 @@ def _size_detail(path: Path, float32_mb: float) -> str:
 
 
 def check_row(row: Row, thresholds: dict, tflite_dir: Path,
-              float32_mb: dict[str, float] | None = None) -> None:
-    """Append to row.breaches every rule the row's metrics break; `float32_mb` (model:
-    float32 file size) lets the size of a quantized file be checked against its float32's."""
+              float32_mb: dict[str, float]) -> None:
+    """Append to row.breaches every rule the row's metrics break; `float32_mb`
+    (float32_sizes) is what the size of a quantized file is measured against."""
     m = row.metrics
     limit = thresholds[row.precision].get("max_size_vs_float32")
-    ratio = size_vs_float32(row, float32_mb or {})
-    if limit is not None and ratio is not None and not ratio <= limit:
+    ratio = size_vs_float32(row, float32_mb)
+    if limit is not None and not ratio <= limit:
         path = tflite_dir / network(row.model).tflite_name(row.precision)
         row.breaches.append(f"size {ratio:.3f}x float32 > {limit} "
                             f"(thresholds.{row.precision}.max_size_vs_float32)"
@@ -150,7 +150,7 @@ def _op_counts(v: Any) -> bool:
 _CORRELATION = _number(-1, 1)
 MODEL_SCHEMA: dict[str, Check] = {
     "correlation": _CORRELATION, "max_abs_diff": _number(0), "mean_abs_diff": _number(0),
-    "size_mb": _number(0), "max_rank": (_count, "a whole number >= 0"),
+    "size_mb": _number(1e-6), "max_rank": (_count, "a whole number >= 0"),
     "nhwc_io": ((lambda v: isinstance(v, bool)), "true or false"),
     "ops": (_op_counts, "TFLite builtin op names (upper case) with counts"),
     "float_ops": (_op_counts, "TFLite builtin op names (upper case) with counts"),
@@ -255,9 +255,7 @@ def render_videos(videos: dict[str, dict], thresholds: dict) -> str:
                          f"frame corr {format_correlation(row['frame_correlation'])}  "
                          f"{'pass' if ok else 'FAIL'}")
             if row.get("clipped"):
-                lines.append("      clipped: " + ", ".join(
-                    f"{model} {row['clipped'][model]:.2%}" for model in MODELS
-                    if model in row["clipped"]))
+                lines.append(f"      clipped: {format_shares(row['clipped'])}")
     return "\n".join(lines)
 
 
@@ -272,17 +270,15 @@ def float32_sizes(rows: list[Row]) -> dict[str, float]:
     return {r.model: r.metrics["size_mb"] for r in rows if r.precision == "float32"}
 
 
-def render(rows: list[Row], thresholds: dict) -> str:
+def render(rows: list[Row], thresholds: dict, float32_mb: dict[str, float]) -> str:
     header = ("model", "precision", "corr", "max|d|", "mean|d|", "size MB", "x f32", "rank",
               "forbidden", "float ops", "NHWC", "result")
     lines = [header]
-    reference = float32_sizes(rows)
     for r in rows:
         m = r.metrics
-        ratio = size_vs_float32(r, reference)
         lines.append((r.model, r.precision, f"{m['correlation']:.6f}", f"{m['max_abs_diff']:.4g}",
                       f"{m['mean_abs_diff']:.4g}", f"{m['size_mb']:.2f}",
-                      "?" if ratio is None else f"{ratio:.3f}", str(m["max_rank"]),
+                      f"{size_vs_float32(r, float32_mb):.3f}", str(m["max_rank"]),
                       str(sum(forbidden_ops(r, thresholds).values())),
                       str(sum(m["float_ops"].values())),
                       "yes" if m["nhwc_io"] else "NO", "FAIL" if r.breaches else "pass"))

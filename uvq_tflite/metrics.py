@@ -59,3 +59,12 @@ def pearson(a, b) -> float | None:
 def format_correlation(value: float | None) -> str:
     """A frame correlation for a table: `constant` when undefined."""
     return "constant" if value is None else f"{value:.3f}"
+
+
+def format_shares(shares: dict[str, float]) -> str:
+    """Shares per network in percent, in network order, two significant digits (so a
+    small share never reads as zero)."""
+    from uvq_tflite.core.registry import MODELS
+
+    return ", ".join(f"{model} {shares[model] * 100:.2g}%" for model in MODELS
+                     if model in shares)

@@ -71,8 +71,8 @@ def _int8_edges(interpreter, graph: list) -> tuple[list, list]:
             twins.setdefault(op.outputs[0], op.inputs[0])
 
     def edge(detail: dict):
-        twin = by_name.get(detail["name"] if detail["dtype"] == np.int8
-                           else twins.get(detail["name"], ""))
+        name = detail["name"] if detail["dtype"] == np.int8 else twins.get(detail["name"])
+        twin = by_name.get(name) if name is not None else None
         if twin is None or twin["dtype"] != np.int8 or not twin["quantization"][0]:
             return None
         return twin["quantization"]
@@ -80,9 +80,10 @@ def _int8_edges(interpreter, graph: list) -> tuple[list, list]:
             [edge(d) for d in interpreter.get_output_details()])
 
 
-def _clipped(values: np.ndarray, quantization: tuple[float, int], side: str) -> int:
+def _count_clipped(values: np.ndarray, quantization: tuple[float, int], side: str) -> int:
     """How many float values this INT8 tensor clips: inputs beyond its range (UVQ's pixels
-    at exactly -1 or 1 are not), outputs at its ends (they cannot tell more)."""
+    at exactly -1 or 1 are not); outputs at its ends, -128 or 127 (an output cannot tell
+    more, so a value within half a step of a calibrated extreme counts too)."""
     if side == "outputs":
         q = quantize_input(values, {"dtype": np.int8, "quantization": quantization})
         return int(np.count_nonzero((q == -128) | (q == 127)))
@@ -98,9 +99,10 @@ class TFLiteRunner:
 
     Integer inputs and outputs (full-integer models) are quantized and
     dequantized with the file's own scales and zero points. With
-    `count_clipping`, a full-integer model also counts the values each INT8 input
-    and output clips (`clipped`): inputs beyond the calibrated range, outputs
-    at its ends.
+    `count_clipping`, each call (`__call__`, not `invoke`) of a full-integer model
+    also counts the values each INT8 input and its output clip (`take_clipped`):
+    inputs beyond the calibrated range, the output at its ends. Frames that only
+    pad a last call (`run_per_call`) are counted too.
     """
 
     def __init__(self, model: bytes, num_threads: int = 1, name: str = "<model>",
@@ -122,10 +124,10 @@ class TFLiteRunner:
         self._edges = {"inputs": inputs, "outputs": outputs}
         self._counts: dict[tuple[str, int], list[int]] = {}  # (side, i): [clipped, values]
 
-    def clipped(self) -> float | None:
-        """Since the last call (then counting starts anew): the largest share, over the
-        INT8 inputs and outputs, of values the tensor clips (`_clipped`). None if nothing
-        was counted (not `count_clipping`, or no INT8 ranges at the I/O)."""
+    def take_clipped(self) -> float | None:
+        """The largest share, over the INT8 inputs and the output, of values the tensor
+        clipped (`_count_clipped`) since the last take; counting then starts anew. None if
+        nothing was counted (not `count_clipping`, or no INT8 ranges at the I/O)."""
         shares = [at / values for at, values in self._counts.values() if values]
         self._counts = {}
         return max(shares, default=None)
@@ -134,7 +136,7 @@ class TFLiteRunner:
         for i, (array, edge) in enumerate(zip(arrays, self._edges[side])):
             if edge is not None:
                 counts = self._counts.setdefault((side, i), [0, 0])
-                counts[0] += _clipped(array, edge, side)
+                counts[0] += _count_clipped(array, edge, side)
                 counts[1] += array.size
 
     def set_inputs(self, *arrays: np.ndarray) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import collections
 import json
-import math
 import os
 import struct
 from dataclasses import asdict, dataclass, field
@@ -51,9 +50,9 @@ class Inspection:
     inputs: list[TensorInfo]
     outputs: list[TensorInfo]
     quantized: dict[str, int]  # quantized tensors by type
-    channelwise: int  # constants (not scalars) with one scale per channel of their axis
+    channelwise: int  # constants with one scale per channel of their axis (more than one)
     float_ops: dict[str, int] = field(default_factory=dict)  # ops computing in float, by name
-    size_parts: dict[str, int] = field(default_factory=dict)  # where the bytes go (size_parts)
+    size_parts: dict[str, int] = field(default_factory=dict)  # bytes by part, largest first
     graph: list[OpInfo] = field(default_factory=list, repr=False)  # in execution order
     metadata: dict | None = None  # the `uvq_tflite` entry (describe.py), if the file has one
 
@@ -200,6 +199,8 @@ def _inspect(data: bytes, path: str) -> Inspection:
             tensors.append(info)
             ranks.append((f"{s}:{info.name}" if s else info.name, len(shape)))
             buffer = tensor.Buffer()  # 0: the empty sentinel of tensors the graph computes
+            if buffer >= max(model.BuffersLength(), 1):
+                raise ValueError(f"tensor {t} names buffer {buffer}, which does not exist")
             stored = model.Buffers(buffer) if buffer > 0 else None
             stored_bytes = (stored.DataLength() or stored.Size()) if stored else 0
             if stored_bytes and buffer not in counted_buffers:
@@ -211,7 +212,7 @@ def _inspect(data: bytes, path: str) -> Inspection:
                     q.ScaleLength() + q.MinLength() + q.MaxLength()) + 8 * q.ZeroPointLength()
             if q is not None and q.ScaleLength() > 0:
                 quantized[info.dtype] += 1
-                channelwise += (stored_bytes > 0 and math.prod(shape) > 1  # not a scalar
+                channelwise += (stored_bytes > 0 and q.ScaleLength() > 1  # one scale: per tensor
                                 and len(shape) > q.QuantizedDimension()
                                 and q.ScaleLength() == shape[q.QuantizedDimension()])
         input_ids = [graph.Inputs(i) for i in
@@ -246,8 +247,9 @@ QUANTIZATION_VALUE_BYTES = 4  # a float32 scale, min or max; zero points are int
 
 def size_parts(size: int, constants: dict[str, int], quantization_bytes: int) -> dict[str, int]:
     """Where a file's bytes go, largest first: constants by dtype (weights, biases), the
-    quantization parameters (a float32 scale and an int64 zero point per channel of each
-    channelwise tensor), and the rest (graph, tensor names, metadata)."""
+    quantization parameters (a float32 scale and an int64 zero point per channel of a
+    channelwise tensor, one of each for any other quantized tensor), and the rest (graph,
+    tensor names, metadata)."""
     parts = {f"{dtype} constants": n for dtype, n in constants.items() if n}
     if quantization_bytes:
         parts["quantization parameters"] = quantization_bytes

@@ -15,7 +15,7 @@ import numpy as np
 from uvq_tflite.core.console import Progress
 from uvq_tflite.core.errors import UserInputError
 from uvq_tflite.core.registry import MODELS, SCORE_PRECISIONS, network
-from uvq_tflite.metrics import format_correlation, pearson
+from uvq_tflite.metrics import format_correlation, format_shares, pearson
 from uvq_tflite.reference import to_model_range
 from uvq_tflite.video import VideoError, VideoInfo, probe, read_frames
 
@@ -58,7 +58,7 @@ def _tflite_scorer(models_dir: Path, precision: str, threads: int) -> Scorer:
         path = models_dir / network(model).tflite_name(precision)
         try:
             runners[model] = TFLiteRunner(read_tflite(path), threads, str(path),
-                                          count_clipping=True)
+                                          count_clipping=precision == "full_int8")
         except UserInputError as exc:
             problems.append(str(exc))
             continue
@@ -82,16 +82,17 @@ class _TFLiteScorer:
 
         return tflite_scores(self.runners, self.per_call, frames)
 
-    def clipped(self) -> dict[str, float] | None:
+    def take_clipped(self) -> dict[str, float] | None:
         """Per network, the largest share of values an INT8 input or output clipped to its
-        calibrated range since the last call (runtime.TFLiteRunner.clipped); None
-        for files without INT8 I/O ranges (float32, dynamic int8)."""
-        shares = {model: runner.clipped() for model, runner in self.runners.items()}
+        calibrated range since the last take (runtime.TFLiteRunner.take_clipped); None
+        unless counted (full_int8 files)."""
+        shares = {model: runner.take_clipped() for model, runner in self.runners.items()}
         return {m: share for m, share in shares.items() if share is not None} or None
 
 
-def _clipped(scorer: Scorer) -> dict[str, float] | None:
-    return scorer.clipped() if isinstance(scorer, _TFLiteScorer) else None
+def _take_clipped(scorer: Scorer) -> dict[str, float] | None:
+    take = getattr(scorer, "take_clipped", None)  # TFLite scorers; PyTorch's clips nothing
+    return take() if take else None
 
 
 def load_scorers(precisions: tuple[str, ...], checkpoint_dir: str | Path,
@@ -129,7 +130,7 @@ def score_clip(info: VideoInfo, scorers: dict[str, Scorer],
     """
     per_frame: dict[str, list[float]] = {p: [] for p in scorers}
     for scorer in scorers.values():
-        _clipped(scorer)  # count this clip's values only
+        _take_clipped(scorer)  # count this clip's values only
     for frame in read_frames(info):
         batch = to_model_range(frame)[None]
         for precision, scorer in scorers.items():
@@ -146,7 +147,7 @@ def score_clip(info: VideoInfo, scorers: dict[str, Scorer],
         if precision != "pytorch" and "pytorch" in per_frame:
             result[precision]["vs_pytorch"] = _compared(
                 np.array(scores), np.array(per_frame["pytorch"], np.float64))
-        clipped = _clipped(scorers[precision])
+        clipped = _take_clipped(scorers[precision])
         if clipped:
             result[precision]["clipped"] = clipped
     return result
@@ -208,8 +209,8 @@ def render_table(results: dict) -> str:
             diffs = (f"{versus['max_abs_diff']:>18.3g}  {versus['max_rel_diff']:>8.3g}  "
                      f"{format_correlation(versus['frame_correlation']):>10}" if versus else "")
             lines.append(f"  {precision:<10} {row['uvq1p5_score']:>9.5f}  {diffs}".rstrip())
-        lines += [f"  {precision} values clipped at INT8 inputs/outputs: " + ", ".join(
-                      f"{m} {share:.2%}" for m, share in clip[precision]["clipped"].items())
+        lines += [f"  {precision} values clipped at INT8 inputs/outputs: "
+                  f"{format_shares(clip[precision]['clipped'])}"
                   for precision in precisions if "clipped" in clip[precision]]
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
