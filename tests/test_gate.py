@@ -48,10 +48,28 @@ def write_metrics(directory, scores=(0.0, 0.01, 0.02), **per_model):
     return directory
 
 
+def run_gate(directory, tflite_dir):
+    return main(["gate", *THRESHOLDS_ARGS, "--metrics-dir", str(directory),
+                 "--tflite-dir", str(tflite_dir), "--no-status"])
+
+
 def gate(directory, tmp_path, capsys):
-    code = main(["gate", *THRESHOLDS_ARGS, "--metrics-dir", str(directory),
-                 "--tflite-dir", str(tmp_path / "none"), "--no-status"])
+    code = run_gate(directory, tmp_path / "none")
     return code, capsys.readouterr().out
+
+
+def refused(directory, tmp_path, capsys) -> str:
+    """What the gate says on stderr about metrics it refuses as bad input (exit 2)."""
+    assert run_gate(directory, tmp_path / "none") == 2
+    return capsys.readouterr().err
+
+
+def edit_clip(directory, clip, **full_int8):
+    """Set keys of one clip's full_int8 video metrics."""
+    path = directory / "videos" / f"{clip}.json"
+    data = json.loads(path.read_text())
+    data["full_int8"].update(full_int8)
+    path.write_text(json.dumps(data))
 
 
 def test_all_within_bounds_passes(tmp_path, capsys):
@@ -93,34 +111,24 @@ def test_end_to_end_score_difference_is_gated(tmp_path, capsys):
 
 def test_frame_correlation_is_shown_not_gated_and_constant_scores_are_named(tmp_path, capsys):
     directory = write_metrics(tmp_path / "m")
-    path = directory / "videos" / "synthetic_low.json"
-    clip = json.loads(path.read_text())
-    clip["full_int8"]["frame_correlation"] = None  # one value for every frame
-    path.write_text(json.dumps(clip))
+    edit_clip(directory, "synthetic_low", frame_correlation=None)  # one value for every frame
     code, out = gate(directory, tmp_path, capsys)
     assert code == 0
     assert "frame corr 0.900  pass" in out and "frame corr constant  pass" in out
-    clip["full_int8"]["frame_correlation"] = 1.5
-    path.write_text(json.dumps(clip))
-    assert main(["gate", *THRESHOLDS_ARGS, "--metrics-dir", str(directory), "--tflite-dir",
-                 str(tmp_path / "none"), "--no-status"]) == 2
-    assert "full_int8.frame_correlation: 1.5 is invalid" in capsys.readouterr().err
+    edit_clip(directory, "synthetic_low", frame_correlation=1.5)
+    assert "full_int8.frame_correlation: 1.5 is invalid" in refused(directory, tmp_path, capsys)
 
 
 def test_what_full_int8_clips_is_shown_not_gated_and_checked(tmp_path, capsys):
     directory = write_metrics(tmp_path / "m")
-    path = directory / "videos" / "synthetic_high.json"
-    clip = json.loads(path.read_text())
-    clip["full_int8"]["clipped"] = {"aggregation": 0.0, "content": 0.5, "distortion": 0.0229}
-    path.write_text(json.dumps(clip))
+    edit_clip(directory, "synthetic_high",
+              clipped={"aggregation": 0.0, "content": 0.5, "distortion": 0.0229})
     code, out = gate(directory, tmp_path, capsys)
     assert code == 0
     assert "      clipped: distortion 2.3%, content 50%, aggregation 0%" in out
-    clip["full_int8"]["clipped"] = {"content": 1.5}
-    path.write_text(json.dumps(clip))
-    assert main(["gate", *THRESHOLDS_ARGS, "--metrics-dir", str(directory), "--tflite-dir",
-                 str(tmp_path / "none"), "--no-status"]) == 2
-    assert 'full_int8.clipped: {"content": 1.5} is invalid' in capsys.readouterr().err
+    edit_clip(directory, "synthetic_high", clipped={"content": 1.5})
+    assert ('full_int8.clipped: {"content": 1.5} is invalid'
+            in refused(directory, tmp_path, capsys))
 
 
 def test_a_clip_without_metrics_is_a_breach(tmp_path, capsys):
@@ -156,8 +164,7 @@ def test_quantized_sizes_are_gated_against_float32_and_explained_from_the_file(t
     tflite_dir = tmp_path / "tflite"
     tflite_dir.mkdir()
     (tflite_dir / "content_net_int8.tflite").write_bytes(data)
-    code = main(["gate", *THRESHOLDS_ARGS, "--metrics-dir", str(directory),
-                 "--tflite-dir", str(tflite_dir), "--no-status"])
+    code = run_gate(directory, tflite_dir)
     out = capsys.readouterr().out
     assert code == 1 and "verify: FAILED (2 breaches)" in out
     breach, no_file = [line for line in out.splitlines() if line.startswith("BREACH")]
@@ -192,9 +199,7 @@ def test_a_malformed_correlation_is_bad_input_named_with_its_file(tmp_path, caps
     data = json.loads(path.read_text())
     data["int8"]["correlation"] = "__here__"
     path.write_text(json.dumps(data).replace('"__here__"', raw))
-    assert main(["gate", *THRESHOLDS_ARGS, "--metrics-dir", str(directory), "--tflite-dir",
-                 str(tmp_path), "--no-status"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
+    err = refused(directory, tmp_path, capsys).strip().splitlines()
     assert len(err) == 1 and str(path) in err[0] and shown in err[0], err
     assert len(err[0]) < 300
 
@@ -209,9 +214,7 @@ def test_every_value_the_gate_reads_is_checked(tmp_path, capsys, change, shown):
     bad = metrics(0.99)
     change(bad)
     directory = write_metrics(tmp_path / "m", aggregation=(DEFAULTS[0], bad, DEFAULTS[2]))
-    assert main(["gate", *THRESHOLDS_ARGS, "--metrics-dir", str(directory), "--tflite-dir",
-                 str(tmp_path), "--no-status"]) == 2
-    assert shown in capsys.readouterr().err
+    assert shown in refused(directory, tmp_path, capsys)
 
 
 def test_a_forbidden_op_counted_zero_times_is_no_breach(tmp_path, capsys):
