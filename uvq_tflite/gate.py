@@ -155,6 +155,8 @@ MODEL_SCHEMA: dict[str, Check] = {
     "ops": (_op_counts, "TFLite builtin op names (upper case) with counts"),
     "float_ops": (_op_counts, "TFLite builtin op names (upper case) with counts"),
 }
+
+
 def _shares(v: Any) -> bool:
     return isinstance(v, dict) and all(
         model in MODELS and _number(0, 1)[0](share) for model, share in v.items())
@@ -164,11 +166,9 @@ VIDEO_SCHEMA: dict[str, Check] = {
     "uvq1p5_score": _number(), "max_abs_diff": _number(0), "max_rel_diff": _number(0),
     "frame_correlation": ((lambda v: v is None or _CORRELATION[0](v)),
                           f"null (constant scores) or {_CORRELATION[1]}"),
-}
-# Optional: only full-integer files clip (video_scoring's `clipped`).
-VIDEO_OPTIONAL: dict[str, Check] = {
     "clipped": (_shares, f"network names ({', '.join(MODELS)}) with shares from 0 to 1"),
 }
+OPTIONAL = ("clipped",)  # only full-integer files clip (video_scoring's `clipped`)
 
 
 def _schema_problems(data: Any, schema: dict[str, Check]) -> list[str]:
@@ -185,12 +185,9 @@ def _schema_problems(data: Any, schema: dict[str, Check]) -> list[str]:
             if precision == "pytorch" and key != "uvq1p5_score":
                 continue
             if key not in row:
-                problems.append(f"{precision}.{key}: missing; expected {expected}")
+                if key not in OPTIONAL:
+                    problems.append(f"{precision}.{key}: missing; expected {expected}")
             elif not ok(row[key]):
-                problems.append(f"{precision}.{key}: {_short(row[key])} is invalid; "
-                                f"expected {expected}")
-        for key, (ok, expected) in (VIDEO_OPTIONAL if schema is VIDEO_SCHEMA else {}).items():
-            if key in row and not ok(row[key]):
                 problems.append(f"{precision}.{key}: {_short(row[key])} is invalid; "
                                 f"expected {expected}")
     return problems
