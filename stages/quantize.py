@@ -9,7 +9,7 @@ from uvq_tflite.tflite_file import read_tflite
 def main(args, params):
     settings = params["quantization"]
     write_atomic(args.output, quantize_int8(read_tflite(args.input), settings["recipe"],
-                                            settings["float_ops"]))
+                                            settings["weight_only_ops"]))
 
 
 if __name__ == "__main__":

@@ -53,12 +53,26 @@ def test_int8_has_channelwise_int8_weights_and_is_smaller(converted, model):
     assert inspect_bytes(converted[model]["float32"]).quantized == {}
 
 
-def test_int8_leaves_depthwise_convolutions_float(converted):
+def _delegated_partitions(model: bytes) -> int:
+    """How many XNNPACK partitions LiteRT splits the graph into (its DELEGATE nodes)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=model, num_threads=1)
+    interpreter.allocate_tensors()
+    return [op["op_name"] for op in interpreter._get_ops_details()].count("DELEGATE")
+
+
+def test_int8_depthwise_weights_are_int8_but_compute_in_float(converted):
     # XNNPACK runs float DEPTHWISE_CONV_2D fast, not one with INT8 weights and float input
     report = inspect_bytes(converted["content"]["int8"])
-    assert report.quantized["int8"] == report.ops["CONV_2D"]  # one weight tensor per conv
-    every_op = inspect_bytes(quantize_int8(converted["content"]["float32"], float_ops=()))
-    assert every_op.quantized["int8"] == report.ops["CONV_2D"] + report.ops["DEPTHWISE_CONV_2D"]
+    dequantized = {out for op in report.graph if op.op == "DEQUANTIZE" for out in op.outputs}
+    depthwise = [op for op in report.graph if op.op == "DEPTHWISE_CONV_2D"]
+    assert depthwise and all(op.inputs[1] in dequantized for op in depthwise)
+    assert report.quantized["int8"] == report.ops["CONV_2D"] + len(depthwise)
+    assert _delegated_partitions(converted["content"]["int8"]) == 1
+    hybrid = quantize_int8(converted["content"]["float32"], weight_only_ops=())
+    assert "DEQUANTIZE" not in inspect_bytes(hybrid).ops
+    assert _delegated_partitions(hybrid) == len(depthwise) + 1  # split at each depthwise
 
 
 def test_float_distortion_file_reproduces_the_reference(converted, parity_frame, expected):
@@ -181,6 +195,10 @@ def test_cli_quantize_from_a_float_file(tmp_path):
     result = run_cli("quantize", str(float_path), str(tmp_path / "q.tflite"))
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "q.tflite").read_bytes() == quantize_int8(float_path.read_bytes())
+    refused = run_cli("quantize", str(float_path), str(tmp_path / "mul.tflite"),
+                      "--weight-only-ops", "DEPTHWISE_CONV_2D,MUL")
+    assert refused.returncode == 2 and not (tmp_path / "mul.tflite").exists()
+    assert "has no INT8 weight-only config for MUL" in refused.stderr
 
 
 @pytest.mark.parametrize("precision", PRECISIONS)

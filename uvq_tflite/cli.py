@@ -93,7 +93,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
             started = time.monotonic()
             log(f"{model}: quantizing to int8 ({args.recipe})")
             dest = out_dir / network(model).tflite_name("int8")
-            write_atomic(dest, quantize_int8(float_model, args.recipe, args.float_ops))
+            write_atomic(dest, quantize_int8(float_model, args.recipe, args.weight_only_ops))
             _report(dest, started)
         if frames is not None:
             started = time.monotonic()
@@ -120,7 +120,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
         raise UserInputError(f"{args.output}: a folder; give the .tflite file to write")
     check_writable_dir(Path(args.output).parent)
     log(f"quantizing {args.input} ({args.recipe})")
-    write_atomic(args.output, quantize_int8(float_model, args.recipe, args.float_ops))
+    write_atomic(args.output, quantize_int8(float_model, args.recipe, args.weight_only_ops))
     _report(Path(args.output), started)
     return EXIT_OK
 
@@ -259,9 +259,19 @@ def _op_list(text: str) -> list[str]:
     return [op for op in text.split(",") if op]
 
 
+def _weight_only_ops(text: str) -> list[str]:
+    from uvq_tflite.quantize import weight_only_unsupported
+
+    ops = _op_list(text)
+    if bad := weight_only_unsupported(ops):
+        raise argparse.ArgumentTypeError(
+            f"ai-edge-quantizer has no INT8 weight-only config for {', '.join(bad)}")
+    return ops
+
+
 def build_parser() -> argparse.ArgumentParser:
     from uvq_tflite.calibration import ESTIMATORS
-    from uvq_tflite.quantize import FLOAT_OPS, IO_TYPES, RECIPES
+    from uvq_tflite.quantize import IO_TYPES, RECIPES, WEIGHT_ONLY_OPS
 
     parser = argparse.ArgumentParser(
         prog="uvq-tflite",
@@ -280,8 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="frames per call (batch size); default 1")
     conv.add_argument("--recipe", default=RECIPES[0], choices=RECIPES,
                       help="ai-edge-quantizer recipe for int8")
-    conv.add_argument("--float-ops", type=_op_list, default=list(FLOAT_OPS),
-                      help=f"ops int8 leaves float (comma list; default {','.join(FLOAT_OPS)})")
+    conv.add_argument("--weight-only-ops", type=_weight_only_ops, default=list(WEIGHT_ONLY_OPS),
+                      help="ops int8 computes in float from INT8 weights dequantized at load "
+                           f"(comma list; default {','.join(WEIGHT_ONLY_OPS)})")
     conv.add_argument("--calibration-videos", nargs="+", metavar="CLIP",
                       help="clips full_int8 is calibrated on (read as UVQ reads them)")
     conv.add_argument("--calibration-fps", type=_positive_int, default=4,
@@ -300,8 +311,9 @@ def build_parser() -> argparse.ArgumentParser:
     quant.add_argument("input")
     quant.add_argument("output")
     quant.add_argument("--recipe", default=RECIPES[0], choices=RECIPES)
-    quant.add_argument("--float-ops", type=_op_list, default=list(FLOAT_OPS),
-                       help=f"ops left float (comma list; default {','.join(FLOAT_OPS)})")
+    quant.add_argument("--weight-only-ops", type=_weight_only_ops, default=list(WEIGHT_ONLY_OPS),
+                       help="ops computed in float from INT8 weights dequantized at load "
+                            f"(comma list; default {','.join(WEIGHT_ONLY_OPS)})")
     quant.set_defaults(func=cmd_quantize)
 
     check = sub.add_parser("check-params", help="validate params.yaml")

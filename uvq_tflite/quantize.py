@@ -1,7 +1,9 @@
 """float32 TFLite flatbuffer -> INT8 flatbuffers, via ai-edge-quantizer.
 
 - `int8`: dynamic range: INT8 channelwise weights, float activations, from a
-  recipe. Ops listed in `float_ops` are left entirely float: XNNPACK runs a
+  recipe. Ops listed in `weight_only_ops` keep INT8 weights but compute in
+  float: a DEQUANTIZE turns each weight to float, once, when the model loads
+  (XNNPACK unpacks such static weights in its prepare step). XNNPACK runs a
   float DEPTHWISE_CONV_2D fast, but not one with INT8 weights and float input
   (a slow hybrid kernel that also splits the delegated graph).
 - `full_int8`: INT8 weights and activations, with activation ranges measured on
@@ -22,25 +24,58 @@ from uvq_tflite.describe import redescribed
 
 # Recipes of ai_edge_quantizer.recipe that give INT8 channelwise weights.
 RECIPES = ("dynamic_wi8_afp32", "weight_only_wi8_afp32")
-FLOAT_OPS = ("DEPTHWISE_CONV_2D",)  # the default of params.yaml and the CLI
+WEIGHT_ONLY_OPS = ("DEPTHWISE_CONV_2D",)  # the default of params.yaml and the CLI
 IO_TYPES = ("int8", "float32")  # full_int8 inputs and outputs; the first is the default
 
 
 def quantize_int8(float_model: bytes, recipe: str = RECIPES[0],
-                  float_ops: Sequence[str] = FLOAT_OPS) -> bytes:
-    """Quantize a float flatbuffer with one of RECIPES, leaving `float_ops` float."""
-    from ai_edge_quantizer import qtyping, quantizer
+                  weight_only_ops: Sequence[str] = WEIGHT_ONLY_OPS) -> bytes:
+    """Quantize a float flatbuffer with one of RECIPES; `weight_only_ops` compute in
+    float from INT8 weights dequantized at load."""
+    from ai_edge_quantizer import quantizer
     from ai_edge_quantizer import recipe as recipes
-    from ai_edge_quantizer.algorithm_manager import AlgorithmName
 
     if recipe not in RECIPES:
         raise ValueError(f"unknown quantization recipe {recipe!r}; valid: {', '.join(RECIPES)}")
+    if bad := weight_only_unsupported(weight_only_ops):
+        raise ValueError(f"ai-edge-quantizer has no INT8 weight-only config for {', '.join(bad)}")
     qt = quantizer.Quantizer(float_model)
     qt.load_quantization_recipe(getattr(recipes, recipe)())
-    for op in float_ops:
-        qt.update_quantization_recipe(regex=".*", operation_name=qtyping.TFLOperationName[op],
-                                      algorithm_key=AlgorithmName.NO_QUANTIZE)
+    for op in weight_only_ops:
+        qt.update_quantization_recipe(regex=".*", operation_name=_op_name(op),
+                                      op_config=_weight_only_config())
     return redescribed(_quantized(qt), float_model, "int8")
+
+
+def weight_only_unsupported(ops: Sequence[str]) -> list[str]:
+    """The builtin ops of `ops` ai-edge-quantizer cannot give INT8 weight-only compute."""
+    from ai_edge_quantizer import algorithm_manager
+
+    unsupported = []
+    for op in ops:
+        try:
+            algorithm_manager.check_op_quantization_config(
+                algorithm_manager.AlgorithmName.MIN_MAX_UNIFORM_QUANT, _op_name(op),
+                _weight_only_config())
+        except (KeyError, ValueError):
+            unsupported.append(op)
+    return unsupported
+
+
+def _op_name(op: str):
+    from ai_edge_quantizer import qtyping
+
+    return qtyping.TFLOperationName[op]
+
+
+def _weight_only_config():
+    """INT8 channelwise symmetric weights, float compute after an explicit DEQUANTIZE."""
+    from ai_edge_quantizer import qtyping
+
+    return qtyping.OpQuantizationConfig(
+        weight_tensor_config=qtyping.TensorQuantizationConfig(
+            num_bits=8, symmetric=True, granularity=qtyping.QuantGranularity.CHANNELWISE),
+        compute_precision=qtyping.ComputePrecision.FLOAT, explicit_dequantize=True)
 
 
 def quantize_full_int8(float_model: bytes, ranges: Mapping[str, Mapping[str, np.ndarray]],

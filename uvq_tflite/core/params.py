@@ -190,26 +190,31 @@ def _leaves(problems: list[str], where: str, section: Any, checks: dict[str, Che
     return section
 
 
-def _op_names(problems: list[str], where: str, ops: Any) -> None:
+def _op_names(problems: list[str], where: str, ops: Any) -> bool:
+    """Whether `ops` is a list of TFLite builtin operator names; if not, say why."""
     if not isinstance(ops, list) or not all(isinstance(op, str) for op in ops):
         problems.append(f"{where}: expected a list of TFLite builtin operator names "
                         f"such as GATHER_ND")
-        return
+        return False
     known = builtin_ops()
-    for op in ops:
-        if op not in known:
-            problems.append(f"{where}: {_short(op)} is not a TFLite builtin operator "
-                            f"(e.g. GATHER, GATHER_ND, TRANSPOSE)")
+    unknown = [op for op in ops if op not in known]
+    for op in unknown:
+        problems.append(f"{where}: {_short(op)} is not a TFLite builtin operator "
+                        f"(e.g. GATHER, GATHER_ND, TRANSPOSE)")
+    return not unknown
 
 
 def _quantization(problems: list[str], section: dict) -> None:
-    from uvq_tflite.quantize import RECIPES
+    from uvq_tflite.quantize import RECIPES, weight_only_unsupported
 
     section = _leaves(problems, "quantization", section,
                       {"recipe": ((lambda v: v in RECIPES), f"one of {', '.join(RECIPES)}")},
-                      ("float_ops",))
-    if "float_ops" in section:
-        _op_names(problems, "quantization.float_ops", section["float_ops"])
+                      ("weight_only_ops",))
+    ops = section.get("weight_only_ops")
+    if ops is not None and _op_names(problems, "quantization.weight_only_ops", ops):
+        for op in weight_only_unsupported(ops):
+            problems.append(f"quantization.weight_only_ops: ai-edge-quantizer has no INT8 "
+                            f"weight-only config for {op}")
 
 
 def _verification(problems: list[str], section: dict) -> None:
