@@ -210,11 +210,12 @@ def _quantization(problems: list[str], section: dict) -> None:
     section = _leaves(problems, "quantization", section,
                       {"recipe": ((lambda v: v in RECIPES), f"one of {', '.join(RECIPES)}")},
                       ("weight_only_ops",))
-    ops = section.get("weight_only_ops")
-    if ops is not None and _op_names(problems, "quantization.weight_only_ops", ops):
+    if "weight_only_ops" not in section:
+        return
+    where, ops = "quantization.weight_only_ops", section["weight_only_ops"]
+    if _op_names(problems, where, ops):
         for op in weight_only_unsupported(ops):
-            problems.append(f"quantization.weight_only_ops: ai-edge-quantizer has no INT8 "
-                            f"weight-only config for {op}")
+            problems.append(f"{where}: ai-edge-quantizer has no INT8 weight-only config for {op}")
 
 
 def _verification(problems: list[str], section: dict) -> None:
