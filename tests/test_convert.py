@@ -199,6 +199,9 @@ def test_cli_quantize_from_a_float_file(tmp_path):
                       "--weight-only-ops", "DEPTHWISE_CONV_2D,MUL")
     assert refused.returncode == 2 and not (tmp_path / "mul.tflite").exists()
     assert "has no INT8 weight-only config for MUL" in refused.stderr
+    typo = run_cli("quantize", str(float_path), str(tmp_path / "typo.tflite"),
+                   "--weight-only-ops", "DEPTHWISE")
+    assert typo.returncode == 2 and "not a TFLite builtin operator: DEPTHWISE" in typo.stderr
 
 
 @pytest.mark.parametrize("precision", PRECISIONS)
