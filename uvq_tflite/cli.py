@@ -262,15 +262,14 @@ def _op_list(text: str) -> list[str]:
 def _weight_only_ops(text: str) -> list[str]:
     """Builtin op names ai-edge-quantizer can make weight-only, as params.yaml checks them."""
     from uvq_tflite.core.params import builtin_ops
-    from uvq_tflite.quantize import weight_only_unsupported
+    from uvq_tflite.quantize import weight_only_refusal
 
     ops = _op_list(text)
     if unknown := [op for op in ops if op not in builtin_ops()]:
         raise argparse.ArgumentTypeError(
             f"not a TFLite builtin operator: {', '.join(unknown)} (e.g. DEPTHWISE_CONV_2D)")
-    if bad := weight_only_unsupported(ops):
-        raise argparse.ArgumentTypeError(
-            f"ai-edge-quantizer has no INT8 weight-only config for {', '.join(bad)}")
+    if reason := weight_only_refusal(ops):
+        raise argparse.ArgumentTypeError(reason)
     return ops
 
 

@@ -37,8 +37,8 @@ def quantize_int8(float_model: bytes, recipe: str = RECIPES[0],
 
     if recipe not in RECIPES:
         raise ValueError(f"unknown quantization recipe {recipe!r}; valid: {', '.join(RECIPES)}")
-    if bad := weight_only_unsupported(weight_only_ops):
-        raise ValueError(f"ai-edge-quantizer has no INT8 weight-only config for {', '.join(bad)}")
+    if reason := weight_only_refusal(weight_only_ops):
+        raise ValueError(reason)
     qt = quantizer.Quantizer(float_model)
     qt.load_quantization_recipe(getattr(recipes, recipe)())
     for op in weight_only_ops:
@@ -47,8 +47,9 @@ def quantize_int8(float_model: bytes, recipe: str = RECIPES[0],
     return redescribed(_quantized(qt), float_model, "int8")
 
 
-def weight_only_unsupported(ops: Sequence[str]) -> list[str]:
-    """The builtin ops of `ops` ai-edge-quantizer cannot give INT8 weight-only compute."""
+def weight_only_refusal(ops: Sequence[str]) -> str | None:
+    """Why ai-edge-quantizer cannot give `ops` (builtin op names) INT8 weight-only
+    compute, or None if it can give it to every one."""
     from ai_edge_quantizer import algorithm_manager
 
     unsupported = []
@@ -59,7 +60,9 @@ def weight_only_unsupported(ops: Sequence[str]) -> list[str]:
                 _weight_only_config())
         except (KeyError, ValueError):
             unsupported.append(op)
-    return unsupported
+    if unsupported:
+        return f"ai-edge-quantizer has no INT8 weight-only config for {', '.join(unsupported)}"
+    return None
 
 
 def _op_name(op: str):

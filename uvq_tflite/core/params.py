@@ -205,7 +205,7 @@ def _op_names(problems: list[str], where: str, ops: Any) -> bool:
 
 
 def _quantization(problems: list[str], section: dict) -> None:
-    from uvq_tflite.quantize import RECIPES, weight_only_unsupported
+    from uvq_tflite.quantize import RECIPES, weight_only_refusal
 
     section = _leaves(problems, "quantization", section,
                       {"recipe": ((lambda v: v in RECIPES), f"one of {', '.join(RECIPES)}")},
@@ -213,9 +213,8 @@ def _quantization(problems: list[str], section: dict) -> None:
     if "weight_only_ops" not in section:
         return
     where, ops = "quantization.weight_only_ops", section["weight_only_ops"]
-    if _op_names(problems, where, ops):
-        for op in weight_only_unsupported(ops):
-            problems.append(f"{where}: ai-edge-quantizer has no INT8 weight-only config for {op}")
+    if _op_names(problems, where, ops) and (reason := weight_only_refusal(ops)):
+        problems.append(f"{where}: {reason}")
 
 
 def _verification(problems: list[str], section: dict) -> None:
