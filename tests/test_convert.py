@@ -234,3 +234,13 @@ def test_cli_records_the_checkpoint_hash_and_inspect_shows_the_metadata(tmp_path
     assert "metadata:    aggregation network, int8" in shown.stdout
     assert f"checkpoint sha256: {digest}" in shown.stdout
     assert "NHWC I/O:    yes, 1 frame(s) per call" in shown.stdout  # the model, from metadata
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_tensors_are_named_by_the_module_path_that_computes_them(converted, precision):
+    """Not by litert-torch's chain of qualified class names, which a report cut to one line
+    could not tell apart: the layer's path, as in the checkpoint's state dict."""
+    names = [name for name, _ in inspect_bytes(converted["content"][precision]).tensor_ranks]
+    assert not [n for n in names if "torch.nn" in n or "uvq_tflite." in n]
+    assert any(n.startswith("wrapper.net.features.13.block.2.fc1;") for n in names)
+    assert max(map(len, names)) < 200  # four fused locations; litert-torch wrote 1172 chars

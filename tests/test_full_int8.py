@@ -185,3 +185,22 @@ def test_bad_calibration_clips_are_each_named(tmp_path):
 def test_an_empty_calibration_folder_is_refused(tmp_path):
     with pytest.raises(calibration_set.CalibrationError, match="holds no clips"):
         calibration_set.clips_in(tmp_path)
+
+
+def test_packing_stores_each_repeated_vector_once_and_computes_the_same(full, frames):
+    """Every channelwise weight and bias repeats an all-zero int64 zero point per channel;
+    written once (packing.py), the file shrinks and LiteRT computes the same bits."""
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    from uvq_tflite.packing import repacked, unpack
+
+    shared = full["content"]
+    plain = bytes(flatbuffer_utils.convert_object_to_bytearray(unpack(shared)))
+    assert len(shared) < 0.92 * len(plain)
+    assert repacked(shared) == shared
+    parts = inspect_bytes(shared).size_parts  # shared vectors count once
+    assert sum(parts.values()) == len(shared) and parts["graph and names"] > 0
+    assert parts["quantization parameters"] < inspect_bytes(plain).size_parts[
+        "quantization parameters"] / 2
+    inputs = next(calibration_set.backbone_samples("content", frames))
+    np.testing.assert_array_equal(TFLiteRunner(shared)(*inputs), TFLiteRunner(plain)(*inputs))

@@ -139,7 +139,8 @@ def test_a_clip_without_metrics_is_a_breach(tmp_path, capsys):
 
 
 def test_full_int8_must_be_integer_only_and_names_its_worst_layers(tmp_path, capsys):
-    worst = [{"layer": 6, "op": "MEAN", "tensor": "features/block_1/se;", "snr_db": 19.8,
+    worst = [{"layer": 6, "op": "MEAN", "snr_db": 19.8,
+              "tensor": "wrapper.net.features.1.block.1;;wrapper.net.features.1.block.1.fc2;",
               "drop_db": 11.3}]
     directory = write_metrics(tmp_path / "m", content=(
         metrics(), metrics(0.99), metrics(0.5, float_ops={"LOGISTIC": 2}, worst=worst)))
@@ -148,7 +149,8 @@ def test_full_int8_must_be_integer_only_and_names_its_worst_layers(tmp_path, cap
     assert "BREACH content full_int8: not integer-only: LOGISTIC x2 compute in float" in out
     assert ("BREACH content full_int8: correlation 0.500000 < 0.99 "
             "(thresholds.full_int8.min_correlation); worst layers: #6 MEAN "
-            "features/block_1/se; (19.8 dB, -11.3 dB)") in out
+            "wrapper.net.features.1.block.1;;wrapper.net.features.1.block.1.fc2; "
+            "(19.8 dB, -11.3 dB)") in out
 
 
 def test_quantized_sizes_are_gated_against_float32_and_explained_from_the_file(tmp_path,

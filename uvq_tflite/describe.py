@@ -19,6 +19,7 @@ import numpy as np
 
 from uvq_tflite.core import toolchain
 from uvq_tflite.core.registry import network
+from uvq_tflite.packing import pack, unpack
 from uvq_tflite.tflite_file import METADATA_NAME, inspect_bytes
 
 # The toolchain groups whose tools make each precision's bytes.
@@ -50,9 +51,8 @@ def facts(model: str, precision: str, checkpoint_sha256: str | None) -> dict:
 def with_metadata(data: bytes, entry: dict) -> bytes:
     """`data` with the `uvq_tflite` metadata entry set to `entry` (replacing any)."""
     from ai_edge_litert import schema_py_generated as schema
-    from ai_edge_litert.tools import flatbuffer_utils
 
-    model = flatbuffer_utils.read_model_from_bytearray(bytearray(data))
+    model = unpack(data)
     payload = json.dumps(entry, sort_keys=True).encode()
     model.metadata = [m for m in model.metadata or []
                       if m.name not in (METADATA_NAME, METADATA_NAME.encode())]
@@ -62,7 +62,7 @@ def with_metadata(data: bytes, entry: dict) -> bytes:
     metadata = schema.MetadataT()
     metadata.name, metadata.buffer = METADATA_NAME, len(model.buffers) - 1
     model.metadata.append(metadata)
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+    return pack(model)
 
 
 def metadata_of(data: bytes) -> dict | None:

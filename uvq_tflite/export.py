@@ -13,6 +13,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from uvq_tflite.core.registry import network
 from uvq_tflite.deploy import spec
 from uvq_tflite.describe import described
+from uvq_tflite.packing import pack, unpack
 
 
 def export_float32(model: str, net: nn.Module, frames: int = 1,
@@ -53,7 +54,44 @@ def _convert(named: _Named, input_shapes: list[tuple[int, ...]]) -> bytes:
     sample = {name: torch.zeros(shape) for name, shape in zip(named.inputs, input_shapes)}
     # litert-torch reports progress on stdout; keep stdout for results.
     with contextlib.redirect_stdout(sys.stderr):
-        return bytes(litert_torch.convert(named.eval(), sample_kwargs=sample).model_content())
+        data = bytes(litert_torch.convert(named.eval(), sample_kwargs=sample).model_content())
+    return _module_path_names(data, named)
+
+
+def _module_path_names(data: bytes, root: nn.Module) -> bytes:
+    """`data` with its tensors named by the module path that computes them.
+
+    litert-torch names a tensor by the chain of modules it comes from, each as
+    its qualified class and attribute ("uvq_tflite.export._Named/uvq_tflite.deploy
+    .content.ContentDeploy_wrapper/.../torch.nn.modules.conv.Conv2d_fc1;1", up to
+    350 characters), so a per-layer report cut to fit a line cannot tell the
+    blocks apart. Each chain becomes the dotted path ("wrapper.net.features.13
+    .block.2.fc1;1"), which names the layer and its checkpoint weights.
+    """
+    attrs = {f"{_class_name(type(m))}_{path.rsplit('.', 1)[-1]}": path.rsplit(".", 1)[-1]
+             for path, m in root.named_modules() if path}
+    top = _class_name(type(root))
+
+    def readable(location: str) -> str:
+        top_level, *chain = location.split("/")
+        if top_level != top or not chain:
+            return location
+        return ".".join(attrs.get(link, link) for link in chain)
+
+    model = unpack(data)
+    for graph in model.subgraphs:
+        for tensor in graph.tensors:
+            tensor.name = ";".join(map(readable, tensor.name.decode().split(";"))).encode()
+        if len({t.name for t in graph.tensors}) != len(graph.tensors):
+            raise RuntimeError("module-path tensor names collide")
+    return pack(model)
+
+
+def _class_name(cls: type) -> str:
+    """A module class as litert-torch writes it into tensor names."""
+    if cls.__module__ == "builtins":
+        return cls.__qualname__
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def fold_batch_norms(net: nn.Module) -> nn.Module:

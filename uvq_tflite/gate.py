@@ -35,7 +35,7 @@ def _worst_layers(metrics: dict) -> str:
     if not worst:
         return ""
     return "; worst layers: " + ", ".join(
-        f"#{w['layer']} {w['op']} {w['tensor'][-48:]} ({w['snr_db']:.1f} dB, "
+        f"#{w['layer']} {w['op']} {w['tensor']} ({w['snr_db']:.1f} dB, "
         f"-{w['drop_db']:.1f} dB)" for w in worst)
 
 

@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from uvq_tflite.describe import redescribed
+from uvq_tflite.packing import repacked
 
 # Recipes of ai_edge_quantizer.recipe that give INT8 channelwise weights.
 RECIPES = ("dynamic_wi8_afp32", "weight_only_wi8_afp32")
@@ -102,5 +103,6 @@ def quantize_full_int8(float_model: bytes, ranges: Mapping[str, Mapping[str, np.
 
 
 def _quantized(qt, calibration_result=None) -> bytes:
+    """The quantized flatbuffer, its repeated zero points and constants stored once."""
     with contextlib.redirect_stdout(sys.stderr):  # its report goes to stderr, results to stdout
-        return bytes(qt.quantize(calibration_result).quantized_model)
+        return repacked(bytes(qt.quantize(calibration_result).quantized_model))

@@ -106,9 +106,10 @@ class _Walk:
     """Bounds a walk over a flatbuffer's vectors to linear time in the file size.
 
     Every vector element takes at least 4 bytes, so one vector longer than a
-    quarter of the file is corruption; and since a model stores each of its
-    vectors once, elements visited in total beyond the file's size mean tables
-    are shared (a 24 KB file could otherwise cost minutes): implausible for a model.
+    quarter of the file is corruption; and since a model's tables (graphs,
+    tensors, operators) are its own, elements visited in total beyond the file's
+    size mean tables are shared (a 24 KB file could otherwise cost minutes):
+    implausible for a model. Shared number vectors (packing.py) are not walked.
     """
 
     def __init__(self, size: int):
@@ -183,7 +184,7 @@ def _inspect(data: bytes, path: str) -> Inspection:
     quantized: collections.Counter[str] = collections.Counter()
     channelwise = 0
     constants: collections.Counter[str] = collections.Counter()  # bytes by dtype
-    counted_buffers: set[int] = set()
+    counted = _Positions()  # vectors several tables share count once
     quantization_bytes = 0
     inputs: list[TensorInfo] = []
     outputs: list[TensorInfo] = []
@@ -203,13 +204,15 @@ def _inspect(data: bytes, path: str) -> Inspection:
                 raise ValueError(f"tensor {t} names buffer {buffer}, which does not exist")
             stored = model.Buffers(buffer) if buffer > 0 else None
             stored_bytes = (stored.DataLength() or stored.Size()) if stored else 0
-            if stored_bytes and buffer not in counted_buffers:
-                counted_buffers.add(buffer)
+            if stored_bytes and counted.first(_data_at(stored)):
                 constants[info.dtype] += stored_bytes
             q = tensor.Quantization()
             if q is not None:
-                quantization_bytes += QUANTIZATION_VALUE_BYTES * (
-                    q.ScaleLength() + q.MinLength() + q.MaxLength()) + 8 * q.ZeroPointLength()
+                quantization_bytes += sum(
+                    length * width for field, length, width in (
+                        (_MIN, q.MinLength(), 4), (_MAX, q.MaxLength(), 4),
+                        (_SCALE, q.ScaleLength(), 4), (_ZERO_POINT, q.ZeroPointLength(), 8))
+                    if length and counted.first(_vector_at(q, field)))
             if q is not None and q.ScaleLength() > 0:
                 quantized[info.dtype] += 1
                 channelwise += (stored_bytes > 0 and q.ScaleLength() > 1  # one scale: per tensor
@@ -242,14 +245,38 @@ def _inspect(data: bytes, path: str) -> Inspection:
                       size_parts=size_parts(len(data), constants, quantization_bytes))
 
 
-QUANTIZATION_VALUE_BYTES = 4  # a float32 scale, min or max; zero points are int64 (8 bytes)
+# Vector fields, as slots of their table's vtable: QuantizationParameters' min, max,
+# scale (float32) and zero_point (int64); Buffer's data.
+_MIN, _MAX, _SCALE, _ZERO_POINT, _DATA = 4, 6, 8, 10, 4
+
+
+def _vector_at(table, field: int) -> int:
+    """Where the elements of a table's vector field start in the file."""
+    return table._tab.Vector(table._tab.Offset(field))
+
+
+def _data_at(buffer) -> int:
+    """Where a buffer's bytes start: in the flatbuffer, or past it (Offset, large models)."""
+    return _vector_at(buffer, _DATA) if buffer.DataLength() else -buffer.Offset()
+
+
+class _Positions:
+    """The file positions seen so far: a vector several tables point at is counted once."""
+
+    def __init__(self):
+        self.seen: set[int] = set()
+
+    def first(self, position: int) -> bool:
+        new = position not in self.seen
+        self.seen.add(position)
+        return new
 
 
 def size_parts(size: int, constants: dict[str, int], quantization_bytes: int) -> dict[str, int]:
     """Where a file's bytes go, largest first: constants by dtype (weights, biases), the
     quantization parameters (a float32 scale and an int64 zero point per channel of a
-    channelwise tensor, one of each for any other quantized tensor), and the rest (graph,
-    tensor names, metadata)."""
+    channelwise tensor, one of each for any other quantized tensor; each stored vector
+    counted once), and the rest (graph, tensor names, metadata)."""
     parts = {f"{dtype} constants": n for dtype, n in constants.items() if n}
     if quantization_bytes:
         parts["quantization parameters"] = quantization_bytes
