@@ -59,8 +59,9 @@ def test_the_committed_params_are_valid():
      "quantization.weight_only_ops: 'DEPTHWISE' is not a TFLite builtin operator"),
     (lambda p: p["quantization"].update(weight_only_ops=None),
      "quantization.weight_only_ops: expected a list of TFLite builtin operator names"),
-    (lambda p: p["quantization"].update(weight_only_ops=["DEPTHWISE_CONV_2D", "MUL"]),
-     "quantization.weight_only_ops: ai-edge-quantizer has no INT8 weight-only config for MUL"),
+    (lambda p: p["quantization"].update(weight_only_ops=["DEPTHWISE_CONV_2D", "SUB"]),
+     "quantization.weight_only_ops: ai-edge-quantizer has no INT8 weight-only config for SUB "
+     "(uvq-tflite adds MUL and ADD only)"),
     (lambda p: p["full_int8"].update(estimator="kl"),
      "full_int8.estimator: 'kl' is invalid; expected one of minmax, percentile, mse"),
     (lambda p: p["calibration"].update(clips="nowhere"),

@@ -260,7 +260,7 @@ def _op_list(text: str) -> list[str]:
 
 
 def _weight_only_ops(text: str) -> list[str]:
-    """Builtin op names ai-edge-quantizer can make weight-only, as params.yaml checks them."""
+    """Builtin op names that can be made weight-only, as params.yaml checks them."""
     from uvq_tflite.core.params import builtin_ops
     from uvq_tflite.quantize import weight_only_refusal
 

@@ -5,7 +5,9 @@
   float: a DEQUANTIZE turns each weight to float, once, when the model loads
   (XNNPACK unpacks such static weights in its prepare step). XNNPACK runs a
   float DEPTHWISE_CONV_2D fast, but not one with INT8 weights and float input
-  (a slow hybrid kernel that also splits the delegated graph).
+  (a slow hybrid kernel that also splits the delegated graph). For MUL and ADD,
+  which ai-edge-quantizer leaves float, the weights are their large constant
+  operands (constant_operands.py: a LayerNorm's affine tensors).
 - `full_int8`: INT8 weights and activations, with activation ranges measured on
   calibration samples (`calibration.py`). Inputs and outputs are INT8 (what
   accelerators take) or, with `io="float32"`, float: then a QUANTIZE of each
@@ -20,12 +22,13 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from uvq_tflite import constant_operands
 from uvq_tflite.describe import redescribed
 from uvq_tflite.packing import repacked
 
 # Recipes of ai_edge_quantizer.recipe that give INT8 channelwise weights.
 RECIPES = ("dynamic_wi8_afp32", "weight_only_wi8_afp32")
-WEIGHT_ONLY_OPS = ("DEPTHWISE_CONV_2D",)  # the default of params.yaml and the CLI
+WEIGHT_ONLY_OPS = ("DEPTHWISE_CONV_2D", *constant_operands.OPS)  # params.yaml's and the CLI's
 IO_TYPES = ("int8", "float32")  # full_int8 inputs and outputs; the first is the default
 
 
@@ -40,21 +43,26 @@ def quantize_int8(float_model: bytes, recipe: str = RECIPES[0],
         raise ValueError(f"unknown quantization recipe {recipe!r}; valid: {', '.join(RECIPES)}")
     if reason := weight_only_refusal(weight_only_ops):
         raise ValueError(reason)
+    ours = [op for op in weight_only_ops if op in constant_operands.OPS]
     qt = quantizer.Quantizer(float_model)
     qt.load_quantization_recipe(getattr(recipes, recipe)())
     for op in weight_only_ops:
-        qt.update_quantization_recipe(regex=".*", operation_name=_op_name(op),
-                                      op_config=_weight_only_config())
-    return redescribed(_quantized(qt), float_model, "int8")
+        if op not in ours:
+            qt.update_quantization_recipe(regex=".*", operation_name=_op_name(op),
+                                          op_config=_weight_only_config())
+    quantized = constant_operands.int8_constant_operands(_quantized(qt), ours)
+    return redescribed(quantized, float_model, "int8")
 
 
 def weight_only_refusal(ops: Sequence[str]) -> str | None:
-    """Why ai-edge-quantizer cannot give `ops` (builtin op names) INT8 weight-only
-    compute, or None if it can give it to every one."""
+    """Why `ops` (builtin op names) cannot get INT8 weight-only compute, from
+    ai-edge-quantizer or constant_operands, or None if every one can."""
     from ai_edge_quantizer import algorithm_manager
 
     unsupported = []
     for op in ops:
+        if op in constant_operands.OPS:
+            continue
         try:
             algorithm_manager.check_op_quantization_config(
                 algorithm_manager.AlgorithmName.MIN_MAX_UNIFORM_QUANT, _op_name(op),
@@ -62,7 +70,8 @@ def weight_only_refusal(ops: Sequence[str]) -> str | None:
         except (KeyError, ValueError):
             unsupported.append(op)
     if unsupported:
-        return f"ai-edge-quantizer has no INT8 weight-only config for {', '.join(unsupported)}"
+        return (f"ai-edge-quantizer has no INT8 weight-only config for {', '.join(unsupported)}"
+                f" (uvq-tflite adds {' and '.join(constant_operands.OPS)} only)")
     return None
 
 
