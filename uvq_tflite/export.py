@@ -63,10 +63,11 @@ def _module_path_names(data: bytes, root: nn.Module) -> bytes:
 
     litert-torch names a tensor by the chain of modules it comes from, each as
     its qualified class and attribute ("uvq_tflite.export._Named/uvq_tflite.deploy
-    .content.ContentDeploy_wrapper/.../torch.nn.modules.conv.Conv2d_fc1;1", up to
-    350 characters), so a per-layer report cut to fit a line cannot tell the
-    blocks apart. Each chain becomes the dotted path ("wrapper.net.features.13
-    .block.2.fc1;1"), which names the layer and its checkpoint weights.
+    .content.ContentDeploy_wrapper/.../torch.nn.modules.conv.Conv2d_fc1;1", 350
+    characters a chain, over 1000 for a fused op's several), so a per-layer report
+    cut to fit a line cannot tell the blocks apart. Each chain becomes the dotted
+    path ("wrapper.net.features.13.block.2.fc1;1"), which names the layer and its
+    checkpoint weights.
     """
     attrs = {f"{_class_name(type(m))}_{path.rsplit('.', 1)[-1]}": path.rsplit(".", 1)[-1]
              for path, m in root.named_modules() if path}

@@ -245,8 +245,8 @@ def _inspect(data: bytes, path: str) -> Inspection:
                       size_parts=size_parts(len(data), constants, quantization_bytes))
 
 
-# Vector fields, as slots of their table's vtable: QuantizationParameters' min, max,
-# scale (float32) and zero_point (int64); Buffer's data.
+# Vector fields by their vtable slot offset (schema field order): QuantizationParameters'
+# min, max, scale (float32) and zero_point (int64); Buffer's data.
 _MIN, _MAX, _SCALE, _ZERO_POINT, _DATA = 4, 6, 8, 10, 4
 
 

@@ -41,7 +41,7 @@ def hardware_facts(data: bytes, model: str, frames: int, path: Path) -> dict:
         raise UserInputError(f"{path}: inputs {shapes} are not the {model} network's at "
                              f"{frames} frame(s) per call ({expected}); is it another model?")
     return {
-        "size_mb": round(len(data) / 1e6, 4),
+        "size_mb": round(len(data) / 1e6, 6),  # bytes; the JSON keeps 6 significant digits
         "max_rank": report.max_rank,
         "ops": report.ops,
         "nhwc_io": io_frames == frames,
