@@ -13,7 +13,7 @@ from __future__ import annotations
 import flatbuffers
 import numpy as np
 
-FILE_IDENTIFIER = b"TFL3"
+from uvq_tflite.tflite_file import FILE_IDENTIFIER
 
 
 class _SharingBuilder(flatbuffers.Builder):
