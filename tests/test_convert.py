@@ -175,6 +175,11 @@ def test_cli_convert_writes_the_seed_file_names_for_every_precision(parity_model
                      "aggregation_net_full_int8.tflite"}  # the backbones only calibrate it
     for name in names:
         assert f"wrote {tmp_path / name}" in result.stderr
+    for name in names - {"aggregation_net.tflite"}:  # sizes of the files written, repacked
+        ratio = (tmp_path / name).stat().st_size / (tmp_path / "aggregation_net.tflite").stat().st_size
+        assert f"wrote {tmp_path / name}  " in result.stderr
+        assert f"MB, {ratio:.3f}x float32" in result.stderr
+    assert "Quantization Ratio" not in result.stderr  # the quantizer's, measured before packing
     full = inspect_bytes((tmp_path / "aggregation_net_full_int8.tflite").read_bytes())
     assert full.float_ops == {}
     assert result.stdout == ""
@@ -203,6 +208,22 @@ def test_cli_quantize_from_a_float_file(tmp_path):
     typo = run_cli("quantize", str(float_path), str(tmp_path / "typo.tflite"),
                    "--weight-only-ops", "DEPTHWISE")
     assert typo.returncode == 2 and "not a TFLite builtin operator: DEPTHWISE" in typo.stderr
+
+
+def test_weight_only_takes_builtin_names_the_quantizer_spells_differently():
+    """TRANSPOSE_CONV is CONV_2D_TRANSPOSE to ai-edge-quantizer: weight-only, its weight
+    is INT8 behind a DEQUANTIZE and it computes what the float file does."""
+    from tiny_models import SAMPLES, TinyTransposeConv, converted as tiny
+
+    float_model = tiny(TinyTransposeConv)
+    quantized = quantize_int8(float_model, weight_only_ops=["TRANSPOSE_CONV"])
+    report = inspect_bytes(quantized)
+    assert report.count_ops(("TRANSPOSE_CONV", "DEQUANTIZE")) == {"TRANSPOSE_CONV": 1,
+                                                                  "DEQUANTIZE": 1}
+    assert report.float_ops.get("DEQUANTIZE") == 1 and report.quantized == {"int8": 1}
+    x = np.random.default_rng(0).standard_normal(SAMPLES[TinyTransposeConv]).astype(np.float32)
+    expected = TFLiteRunner(float_model)(x)
+    assert_close(TFLiteRunner(quantized)(x), expected, rel=0.02, min_corr=0.999)
 
 
 @pytest.mark.parametrize("precision", PRECISIONS)

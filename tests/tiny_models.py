@@ -1,4 +1,4 @@
-"""Tiny converted models for inspection tests: a clean one, one with GATHER_ND, one rank 5."""
+"""Tiny converted models for tests: a clean conv, one with GATHER_ND, one rank 5, a transposed conv."""
 
 from __future__ import annotations
 
@@ -35,7 +35,20 @@ class RankFive(nn.Module):
         return y.permute(0, 2, 1, 3, 4).reshape(1, 4, 4, 2)
 
 
-SAMPLES = {TinyConv: (1, 8, 8, 3), AdvancedIndexing: (1, 3, 3, 4), RankFive: (1, 4, 4, 2)}
+class TinyTransposeConv(nn.Module):
+    """A strided transposed conv: TRANSPOSE_CONV, which ai-edge-quantizer calls CONV_2D_TRANSPOSE."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.ConvTranspose2d(8, 16, 3, stride=2)
+
+    def forward(self, x):
+        return self.conv(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+
+
+SAMPLES = {TinyConv: (1, 8, 8, 3), AdvancedIndexing: (1, 3, 3, 4), RankFive: (1, 4, 4, 2),
+           TinyTransposeConv: (1, 8, 8, 8)}
 
 
 @functools.cache

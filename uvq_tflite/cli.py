@@ -26,9 +26,13 @@ def _checkpoint_paths(args: argparse.Namespace, models: tuple[str, ...]) -> dict
     return {m: Path(args.checkpoint_dir) / f"{m}_net.pth" for m in models}
 
 
-def _report(path: Path, started: float) -> None:
-    size_mb = path.stat().st_size / 1e6
-    log(f"wrote {path}  {size_mb:.2f} MB  {time.monotonic() - started:.1f} s")
+def _report(path: Path, started: float, float_model: bytes | None = None) -> None:
+    """Log a written file's size (against `float_model`, the file it was quantized from)."""
+    from uvq_tflite.quantize import size_summary
+
+    size = (size_summary(path.read_bytes(), float_model) if float_model is not None
+            else f"{path.stat().st_size / 1e6:.2f} MB")
+    log(f"wrote {path}  {size}  {time.monotonic() - started:.1f} s")
 
 
 def _calibration_frames(args: argparse.Namespace):
@@ -94,7 +98,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
             log(f"{model}: quantizing to int8 ({args.recipe})")
             dest = out_dir / network(model).tflite_name("int8")
             write_atomic(dest, quantize_int8(float_model, args.recipe, args.weight_only_ops))
-            _report(dest, started)
+            _report(dest, started, float_model)
         if frames is not None:
             started = time.monotonic()
             log(f"{model}: quantizing to full_int8 ({args.estimator} ranges, "
@@ -105,7 +109,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
             write_atomic(dest, calibrated(
                 model, float_model, net, lambda: calibration_set.model_samples(model, data),
                 args.estimator, args.percentile, io=args.io))
-            _report(dest, started)
+            _report(dest, started, float_model)
     return EXIT_OK
 
 
@@ -121,7 +125,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     check_writable_dir(Path(args.output).parent)
     log(f"quantizing {args.input} ({args.recipe})")
     write_atomic(args.output, quantize_int8(float_model, args.recipe, args.weight_only_ops))
-    _report(Path(args.output), started)
+    _report(Path(args.output), started, float_model)
     return EXIT_OK
 
 
@@ -261,11 +265,11 @@ def _op_list(text: str) -> list[str]:
 
 def _weight_only_ops(text: str) -> list[str]:
     """Builtin op names that can be made weight-only, as params.yaml checks them."""
-    from uvq_tflite.core.params import builtin_ops
+    from uvq_tflite.core.params import unknown_ops
     from uvq_tflite.quantize import weight_only_refusal
 
     ops = _op_list(text)
-    if unknown := [op for op in ops if op not in builtin_ops()]:
+    if unknown := unknown_ops(ops):
         raise argparse.ArgumentTypeError(
             f"not a TFLite builtin operator: {', '.join(unknown)} (e.g. DEPTHWISE_CONV_2D)")
     if reason := weight_only_refusal(ops):

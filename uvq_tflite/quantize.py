@@ -54,6 +54,11 @@ def quantize_int8(float_model: bytes, recipe: str = RECIPES[0],
     return redescribed(quantized, float_model, "int8")
 
 
+def size_summary(quantized: bytes, float_model: bytes) -> str:
+    """The written file's size and its ratio to the float32 file it came from."""
+    return f"{len(quantized) / 1e6:.2f} MB, {len(quantized) / len(float_model):.3f}x float32"
+
+
 def weight_only_refusal(ops: Sequence[str]) -> str | None:
     """Why `ops` (builtin op names) cannot get INT8 weight-only compute, from
     ai-edge-quantizer or constant_operands, or None if every one can."""
@@ -75,10 +80,14 @@ def weight_only_refusal(ops: Sequence[str]) -> str | None:
     return None
 
 
+# Builtin op names that ai-edge-quantizer spells differently.
+_QUANTIZER_NAMES = {"TRANSPOSE_CONV": "CONV_2D_TRANSPOSE"}
+
+
 def _op_name(op: str):
     from ai_edge_quantizer import qtyping
 
-    return qtyping.TFLOperationName[op]
+    return qtyping.TFLOperationName[_QUANTIZER_NAMES.get(op, op)]
 
 
 def _weight_only_config():
@@ -112,6 +121,8 @@ def quantize_full_int8(float_model: bytes, ranges: Mapping[str, Mapping[str, np.
 
 
 def _quantized(qt, calibration_result=None) -> bytes:
-    """The quantized flatbuffer, its repeated zero points and constants stored once."""
-    with contextlib.redirect_stdout(sys.stderr):  # its report goes to stderr, results to stdout
-        return repacked(bytes(qt.quantize(calibration_result).quantized_model))
+    """The quantized flatbuffer, its repeated zero points and constants stored once.
+    The quantizer's own size report is off: it measures the file before repacking."""
+    with contextlib.redirect_stdout(sys.stderr):  # any progress bar: stderr, not stdout
+        result = qt.quantize(calibration_result, enable_progress_report=False)
+    return repacked(bytes(result.quantized_model))

@@ -104,6 +104,11 @@ def builtin_ops() -> frozenset[str]:
     return frozenset(k for k in vars(schema.BuiltinOperator) if not k.startswith("_"))
 
 
+def unknown_ops(ops: list[str]) -> list[str]:
+    """The names in `ops` that are not TFLite builtin operators, in order."""
+    return [op for op in ops if op not in builtin_ops()]
+
+
 def _check_keys(problems: list[str], where: str, section: Any, valid: tuple[str, ...],
                 required: bool = True) -> dict:
     if not isinstance(section, dict):
@@ -196,8 +201,7 @@ def _op_names(problems: list[str], where: str, ops: Any) -> bool:
         problems.append(f"{where}: expected a list of TFLite builtin operator names "
                         f"such as GATHER_ND")
         return False
-    known = builtin_ops()
-    unknown = [op for op in ops if op not in known]
+    unknown = unknown_ops(ops)
     for op in unknown:
         problems.append(f"{where}: {_short(op)} is not a TFLite builtin operator "
                         f"(e.g. GATHER, GATHER_ND, TRANSPOSE)")
