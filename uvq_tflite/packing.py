@@ -31,10 +31,16 @@ class _SharingBuilder(flatbuffers.Builder):
 
 
 def unpack(data: bytes):
-    """The object-API model (schema.ModelT) of a flatbuffer."""
+    """The object-API model (schema.ModelT) of a flatbuffer, every buffer's data a numpy
+    array: LiteRT reads buffers stored past the flatbuffer (ai-edge-quantizer writes
+    them so) as a bytearray, which the object API packs one byte per call."""
     from ai_edge_litert.tools import flatbuffer_utils
 
-    return flatbuffer_utils.read_model_from_bytearray(bytearray(data))
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(data))
+    for buffer in model.buffers:
+        if buffer.data is not None and not isinstance(buffer.data, np.ndarray):
+            buffer.data = np.frombuffer(buffer.data, np.uint8)
+    return model
 
 
 def pack(model) -> bytes:
