@@ -12,7 +12,7 @@ def main(args, params):
     float_model = read_tflite(args.input)
     data = quantize_int8(float_model, settings["recipe"], settings["weight_only_ops"])
     write_atomic(args.output, data)
-    log(f"wrote {args.output}: {size_summary(data, float_model)}")
+    log(f"wrote {args.output}  {size_summary(len(data), len(float_model))}")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ def main(args, params):
         lambda: calibration_set.model_samples(args.model, data), settings["estimator"],
         settings["percentile"], params["verification"]["threads"], settings["io"])
     write_atomic(args.output, quantized)
-    log(f"wrote {args.output}: {size_summary(quantized, float_model)}")
+    log(f"wrote {args.output}  {size_summary(len(quantized), len(float_model))}")
 
 
 if __name__ == "__main__":

@@ -175,10 +175,11 @@ def test_cli_convert_writes_the_seed_file_names_for_every_precision(parity_model
                      "aggregation_net_full_int8.tflite"}  # the backbones only calibrate it
     for name in names:
         assert f"wrote {tmp_path / name}" in result.stderr
+    float_size = (tmp_path / "aggregation_net.tflite").stat().st_size
     for name in names - {"aggregation_net.tflite"}:  # sizes of the files written, repacked
-        ratio = (tmp_path / name).stat().st_size / (tmp_path / "aggregation_net.tflite").stat().st_size
-        assert f"wrote {tmp_path / name}  " in result.stderr
-        assert f"MB, {ratio:.3f}x float32" in result.stderr
+        size = (tmp_path / name).stat().st_size
+        assert f"wrote {tmp_path / name}  {size / 1e6:.2f} MB, {size / float_size:.3f}x float32  " \
+            in result.stderr
     assert "Quantization Ratio" not in result.stderr  # the quantizer's, measured before packing
     full = inspect_bytes((tmp_path / "aggregation_net_full_int8.tflite").read_bytes())
     assert full.float_ops == {}
@@ -201,6 +202,9 @@ def test_cli_quantize_from_a_float_file(tmp_path):
     result = run_cli("quantize", str(float_path), str(tmp_path / "q.tflite"))
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "q.tflite").read_bytes() == quantize_int8(float_path.read_bytes())
+    size, float_size = (p.stat().st_size for p in (tmp_path / "q.tflite", float_path))
+    line = f"wrote {tmp_path / 'q.tflite'}  {size / 1e6:.2f} MB, {size / float_size:.3f}x float32  "
+    assert line in result.stderr
     refused = run_cli("quantize", str(float_path), str(tmp_path / "sub.tflite"),
                       "--weight-only-ops", "DEPTHWISE_CONV_2D,SUB")
     assert refused.returncode == 2 and not (tmp_path / "sub.tflite").exists()
@@ -212,8 +216,8 @@ def test_cli_quantize_from_a_float_file(tmp_path):
 
 def test_unpack_reads_buffers_stored_past_the_flatbuffer_as_arrays(converted):
     """ai-edge-quantizer stores 256 KiB or more of weights past the flatbuffer. LiteRT's
-    reader returns those as bytearrays, which the object API packs one byte per call
-    (2 of content quantize_int8's 2.5 s); `unpack` makes them arrays, packed as one copy."""
+    reader returns those as bytearrays, which the object API packs one byte per Python
+    call; `unpack` makes them arrays, packed as one copy."""
     from ai_edge_litert.tools import flatbuffer_utils
     from ai_edge_quantizer import quantizer, recipe
 
@@ -233,9 +237,9 @@ def test_unpack_reads_buffers_stored_past_the_flatbuffer_as_arrays(converted):
 def test_weight_only_takes_builtin_names_the_quantizer_spells_differently():
     """TRANSPOSE_CONV is CONV_2D_TRANSPOSE to ai-edge-quantizer: weight-only, its weight
     is INT8 behind a DEQUANTIZE and it computes what the float file does."""
-    from tiny_models import SAMPLES, TinyTransposeConv, converted as tiny
+    from tiny_models import SAMPLES, TinyTransposeConv, converted
 
-    float_model = tiny(TinyTransposeConv)
+    float_model = converted(TinyTransposeConv)
     quantized = quantize_int8(float_model, weight_only_ops=["TRANSPOSE_CONV"])
     report = inspect_bytes(quantized)
     assert report.count_ops(("TRANSPOSE_CONV", "DEQUANTIZE")) == {"TRANSPOSE_CONV": 1,

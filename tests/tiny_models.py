@@ -1,4 +1,4 @@
-"""Tiny converted models for tests: a clean conv, one with GATHER_ND, one rank 5, a transposed conv."""
+"""Tiny converted models for tests: a clean conv, GATHER_ND, rank 5, a transposed conv."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ class RankFive(nn.Module):
 
 
 class TinyTransposeConv(nn.Module):
-    """A strided transposed conv: TRANSPOSE_CONV, which ai-edge-quantizer calls CONV_2D_TRANSPOSE."""
+    """A strided transposed conv: TRANSPOSE_CONV (ai-edge-quantizer's CONV_2D_TRANSPOSE)."""
 
     def __init__(self):
         super().__init__()

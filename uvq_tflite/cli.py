@@ -30,9 +30,10 @@ def _report(path: Path, started: float, float_model: bytes | None = None) -> Non
     """Log a written file's size (against `float_model`, the file it was quantized from)."""
     from uvq_tflite.quantize import size_summary
 
-    size = (size_summary(path.read_bytes(), float_model) if float_model is not None
-            else f"{path.stat().st_size / 1e6:.2f} MB")
-    log(f"wrote {path}  {size}  {time.monotonic() - started:.1f} s")
+    size = path.stat().st_size
+    size_text = (size_summary(size, len(float_model)) if float_model is not None
+                 else f"{size / 1e6:.2f} MB")
+    log(f"wrote {path}  {size_text}  {time.monotonic() - started:.1f} s")
 
 
 def _calibration_frames(args: argparse.Namespace):

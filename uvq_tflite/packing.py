@@ -38,7 +38,7 @@ def unpack(data: bytes):
 
     model = flatbuffer_utils.read_model_from_bytearray(bytearray(data))
     for buffer in model.buffers:
-        if buffer.data is not None and not isinstance(buffer.data, np.ndarray):
+        if buffer.data is not None and type(buffer.data) is not np.ndarray:  # as Pack checks
             buffer.data = np.frombuffer(buffer.data, np.uint8)
     return model
 

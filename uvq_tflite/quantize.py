@@ -54,9 +54,9 @@ def quantize_int8(float_model: bytes, recipe: str = RECIPES[0],
     return redescribed(quantized, float_model, "int8")
 
 
-def size_summary(quantized: bytes, float_model: bytes) -> str:
-    """The written file's size and its ratio to the float32 file it came from."""
-    return f"{len(quantized) / 1e6:.2f} MB, {len(quantized) / len(float_model):.3f}x float32"
+def size_summary(size: int, float_size: int) -> str:
+    """A quantized file's size (bytes) and its ratio to the float32 file it came from."""
+    return f"{size / 1e6:.2f} MB, {size / float_size:.3f}x float32"
 
 
 def weight_only_refusal(ops: Sequence[str]) -> str | None:
