@@ -8,16 +8,23 @@ import torch
 from torch import nn
 
 
-class TinyConv(nn.Module):
-    """NHWC in, NHWC out, rank 4 throughout."""
+class _NHWCConv(nn.Module):
+    """One seeded conv, NHWC in and out, rank 4 throughout."""
 
-    def __init__(self):
+    def __init__(self, make_conv):
         super().__init__()
         torch.manual_seed(0)
-        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.conv = make_conv()
 
     def forward(self, x):
         return self.conv(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+
+
+class TinyConv(_NHWCConv):
+    """A plain 3x3 conv."""
+
+    def __init__(self):
+        super().__init__(lambda: nn.Conv2d(3, 4, 3, padding=1))
 
 
 class AdvancedIndexing(nn.Module):
@@ -35,16 +42,11 @@ class RankFive(nn.Module):
         return y.permute(0, 2, 1, 3, 4).reshape(1, 4, 4, 2)
 
 
-class TinyTransposeConv(nn.Module):
+class TinyTransposeConv(_NHWCConv):
     """A strided transposed conv: TRANSPOSE_CONV (ai-edge-quantizer's CONV_2D_TRANSPOSE)."""
 
     def __init__(self):
-        super().__init__()
-        torch.manual_seed(0)
-        self.conv = nn.ConvTranspose2d(8, 16, 3, stride=2)
-
-    def forward(self, x):
-        return self.conv(x.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+        super().__init__(lambda: nn.ConvTranspose2d(8, 16, 3, stride=2))
 
 
 SAMPLES = {TinyConv: (1, 8, 8, 3), AdvancedIndexing: (1, 3, 3, 4), RankFive: (1, 4, 4, 2),
