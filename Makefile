@@ -13,7 +13,7 @@ DVC := $(IN_VENV) $(BIN)/dvc
 
 help:
 	@echo "make repro      set up if needed, then run the DVC pipeline (dvc repro)"
-	@echo "make verify     gate metrics/*.json against params.yaml thresholds; exit 1 on breach"
+	@echo "make verify     gate metrics/*.json against params.yaml thresholds; non-zero on a breach"
 	@echo "make report     render the plots to report/index.html (static SVG, works offline)"
 	@echo "make test       run the default test suite"
 	@echo "make test-slow  run the slow end-to-end tests"

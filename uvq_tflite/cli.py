@@ -377,7 +377,8 @@ def build_parser() -> argparse.ArgumentParser:
     insp.add_argument("--forbidden", type=_op_list,
                       default=["GATHER", "GATHER_ND"], help="comma-separated op names")
     insp.add_argument("--model", choices=MODELS,
-                      help="network, for the NHWC check (default: from the file name)")
+                      help="network, for the NHWC check (default: the file's metadata, "
+                           "else its name)")
     insp.set_defaults(func=cmd_inspect)
     return parser
 
