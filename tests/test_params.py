@@ -57,6 +57,9 @@ def test_the_committed_params_are_valid():
     (lambda p: p.pop("thresholds"), "params.yaml.thresholds: missing"),
     (lambda p: p["quantization"].update(weight_only_ops=["DEPTHWISE"]),
      "quantization.weight_only_ops: 'DEPTHWISE' is not a TFLite builtin operator"),
+    (lambda p: p["quantization"].update(weight_only_ops=["CONV_2D_TRANSPOSE"]),
+     "quantization.weight_only_ops: 'CONV_2D_TRANSPOSE' is not a TFLite builtin operator "
+     "(TFLite calls it TRANSPOSE_CONV)"),
     (lambda p: p["quantization"].update(weight_only_ops=None),
      "quantization.weight_only_ops: expected a list of TFLite builtin operator names"),
     (lambda p: p["quantization"].update(weight_only_ops=["DEPTHWISE_CONV_2D", "SUB"]),

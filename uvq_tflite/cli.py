@@ -266,13 +266,12 @@ def _op_list(text: str) -> list[str]:
 
 def _weight_only_ops(text: str) -> list[str]:
     """Builtin op names that can be made weight-only, as params.yaml checks them."""
-    from uvq_tflite.core.params import unknown_ops
+    from uvq_tflite.core.params import op_name_problems
     from uvq_tflite.quantize import weight_only_refusal
 
     ops = _op_list(text)
-    if unknown := unknown_ops(ops):
-        raise argparse.ArgumentTypeError(
-            f"not a TFLite builtin operator: {', '.join(unknown)} (e.g. DEPTHWISE_CONV_2D)")
+    if unknown := op_name_problems(ops):
+        raise argparse.ArgumentTypeError("; ".join(unknown))
     if reason := weight_only_refusal(ops):
         raise argparse.ArgumentTypeError(reason)
     return ops

@@ -84,6 +84,11 @@ def weight_only_refusal(ops: Sequence[str]) -> str | None:
 _QUANTIZER_NAMES = {"TRANSPOSE_CONV": "CONV_2D_TRANSPOSE"}
 
 
+def tflite_name_of(op: str) -> str | None:
+    """TFLite's builtin name for `op`, if `op` is ai-edge-quantizer's different spelling."""
+    return next((ours for ours, theirs in _QUANTIZER_NAMES.items() if theirs == op), None)
+
+
 def _op_name(op: str):
     from ai_edge_quantizer import qtyping
 

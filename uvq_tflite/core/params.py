@@ -104,9 +104,18 @@ def builtin_ops() -> frozenset[str]:
     return frozenset(k for k in vars(schema.BuiltinOperator) if not k.startswith("_"))
 
 
-def unknown_ops(ops: list[str]) -> list[str]:
-    """The names in `ops` that are not TFLite builtin operators, in order."""
-    return [op for op in ops if op not in builtin_ops()]
+def op_name_problems(ops: list[str]) -> list[str]:
+    """One line per name in `ops` that is not a TFLite builtin operator; for a name that
+    is ai-edge-quantizer's spelling of one, the line gives TFLite's."""
+    from uvq_tflite.quantize import tflite_name_of
+
+    problems = []
+    for op in ops:
+        if op not in builtin_ops():
+            name = tflite_name_of(op)
+            hint = f"TFLite calls it {name}" if name else "e.g. GATHER, GATHER_ND, TRANSPOSE"
+            problems.append(f"{_short(op)} is not a TFLite builtin operator ({hint})")
+    return problems
 
 
 def _check_keys(problems: list[str], where: str, section: Any, valid: tuple[str, ...],
@@ -201,10 +210,8 @@ def _op_names(problems: list[str], where: str, ops: Any) -> bool:
         problems.append(f"{where}: expected a list of TFLite builtin operator names "
                         f"such as GATHER_ND")
         return False
-    unknown = unknown_ops(ops)
-    for op in unknown:
-        problems.append(f"{where}: {_short(op)} is not a TFLite builtin operator "
-                        f"(e.g. GATHER, GATHER_ND, TRANSPOSE)")
+    unknown = op_name_problems(ops)
+    problems += [f"{where}: {line}" for line in unknown]
     return not unknown
 
 
