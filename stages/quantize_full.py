@@ -2,11 +2,9 @@
 
 from uvq_tflite import calibration_set
 from uvq_tflite.checkpoints import load_network
-from uvq_tflite.core.console import log
-from uvq_tflite.core.files import write_atomic
 from uvq_tflite.core.stage import run_stage
 from uvq_tflite.full_int8 import calibrated
-from uvq_tflite.quantize import size_summary
+from uvq_tflite.quantize import write_quantized
 from uvq_tflite.tflite_file import read_tflite
 
 
@@ -18,8 +16,7 @@ def main(args, params):
         args.model, float_model, load_network(args.model, args.checkpoint),
         lambda: calibration_set.model_samples(args.model, data), settings["estimator"],
         settings["percentile"], params["verification"]["threads"], settings["io"])
-    write_atomic(args.output, quantized)
-    log(f"wrote {args.output}  {size_summary(len(quantized), len(float_model))}")
+    write_quantized(args.output, quantized, float_model)
 
 
 if __name__ == "__main__":

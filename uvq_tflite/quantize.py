@@ -23,6 +23,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from uvq_tflite import constant_operands
+from uvq_tflite.core.console import log
+from uvq_tflite.core.files import write_atomic
 from uvq_tflite.describe import redescribed
 from uvq_tflite.packing import repacked
 
@@ -57,6 +59,12 @@ def quantize_int8(float_model: bytes, recipe: str = RECIPES[0],
 def size_summary(size: int, float_size: int) -> str:
     """A quantized file's size (bytes) and its ratio to the float32 file it came from."""
     return f"{size / 1e6:.2f} MB, {size / float_size:.3f}x float32"
+
+
+def write_quantized(path, quantized: bytes, float_model: bytes) -> None:
+    """Write a quantized file atomically and log its size against its float32 file."""
+    write_atomic(path, quantized)
+    log(f"wrote {path}  {size_summary(len(quantized), len(float_model))}")
 
 
 def weight_only_refusal(ops: Sequence[str]) -> str | None:
