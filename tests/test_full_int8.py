@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import VIDEOS
 
-from uvq_tflite import calibration_set
+from uvq_tflite import calibration_set, video
 from uvq_tflite.calibration import activation_ranges, quantization_ranges, ranges_of
 from uvq_tflite.core.registry import MODELS, network
 from uvq_tflite.deploy import spec
@@ -180,6 +180,21 @@ def test_bad_calibration_clips_are_each_named(tmp_path):
     assert "missing.mp4: no such file" in lines[0]
     assert "notes.mp4: not a readable video" in lines[1]
     assert "5 frames at 1 fps, fewer than the 6 frames_per_clip" in lines[2]
+
+
+def test_calibration_chooses_only_frames_the_clip_holds():
+    # At 4 fps UVQ reads 20 frames of carphone (ceil(4.004 s)), the last 2 of them padding;
+    # seed 0's first choice takes frame 19, so the choice is made again among the 18.
+    clip = VIDEOS / "carphone_pristine.mp4"
+    held = list(video.written_frames(video.probe(clip, 4)))
+    assert len(held) == 18 and max(np.random.default_rng(0).choice(20, 8, replace=False)) >= 18
+    frames = calibration_set.sample_frames([clip], fps=4, frames_per_clip=8, seed=0)
+    assert len(frames) == 8
+    assert all(any(np.array_equal(f, h) for h in held) for f in frames)
+    with pytest.raises(calibration_set.CalibrationError,
+                       match="18 frames at 4 fps hold video .20 with UVQ's padding., fewer than "
+                             "the 19 frames_per_clip"):
+        calibration_set.sample_frames([clip], fps=4, frames_per_clip=19, seed=0)
 
 
 def test_an_empty_calibration_folder_is_refused(tmp_path):

@@ -108,6 +108,7 @@ def test_short_decode_is_padded_with_zero_frames(tmp_path):
     frames = list(video.read_frames(info))
     assert (info.video_length, len(frames)) == (8, 8)
     assert frames[6].any() and not frames[7].any()
+    assert len(list(video.written_frames(info))) == 7
 
 
 def test_portrait_clips_are_transposed_unless_told_otherwise(tmp_path):

@@ -1,6 +1,6 @@
 """The calibration set of the full-integer models: real decoded frames, preprocessed as UVQ does.
 
-Frames come from clips read exactly as UVQ reads them (`video.read_frames`), a
+Frames come from clips read exactly as UVQ reads them (`video.written_frames`), a
 seeded choice of `frames_per_clip` per clip; the backbones take them as UVQ
 feeds them (content: 256x256 bilinear, distortion: the 3x3 patches), and
 AggregationNet takes the float32 backbones' feature maps of the same frames.
@@ -24,6 +24,9 @@ class CalibrationError(UserInputError):
     """Calibration clips or settings that cannot give the calibration set asked for."""
 
 
+_REMEDY = "raise calibration.fps or lower frames_per_clip"
+
+
 def clips_in(directory: str | Path) -> list[Path]:
     """The clips of a calibration folder: every file not hidden, in name order."""
     directory = Path(directory)
@@ -39,38 +42,54 @@ def sample_frames(clips: list[str | Path], fps: int, frames_per_clip: int,
                   seed: int) -> np.ndarray:
     """uint8 [clips * frames_per_clip, 1080, 1920, 3], chosen at random (seeded) per clip.
 
-    A chosen frame that only pads a short decode (zeros) does not count.
+    Only frames the clip holds are chosen, never the zeros UVQ pads a short
+    decode with (most clips: UVQ reads ceil(duration) seconds). When the first
+    choice falls past the clip's last frame, it is made again among the frames
+    the decode gave, which is still a uniform choice among them.
     CalibrationError names every clip that is unreadable or gives too few frames.
     """
-    from uvq_tflite.video import probe, read_frames  # only here: a saved set needs no decoder
-
     rng = np.random.default_rng(seed)
     chosen, problems = [], []
     for clip in clips:
         try:
-            info = probe(clip, fps)
-            picks = _pick(info.frame_count, frames_per_clip, rng, clip, fps)
-            kept = itertools.islice(read_frames(info), max(picks) + 1)  # no decoding past
-            frames = [f for i, f in enumerate(kept) if i in picks]
+            chosen += _clip_frames(clip, fps, frames_per_clip, rng)
         except UserInputError as exc:
             problems.append(str(exc))
-            continue
-        real = [f for f in frames if f.any()]
-        if len(real) < frames_per_clip:
-            problems.append(f"{clip}: only {len(real)} of the {frames_per_clip} frames chosen "
-                            f"at {fps} fps hold video (the rest pad a short decode)")
-        chosen += real
     if problems:
         raise CalibrationError("\n".join(problems))
     return np.stack(chosen)
 
 
-def _pick(available: int, wanted: int, rng: np.random.Generator, clip, fps: int) -> set[int]:
-    if available < wanted:
-        raise CalibrationError(f"{clip}: {available} frames at {fps} fps, fewer than the "
-                               f"{wanted} frames_per_clip asked for; raise calibration.fps "
-                               f"or lower frames_per_clip")
+def _clip_frames(clip, fps: int, wanted: int, rng: np.random.Generator) -> list[np.ndarray]:
+    from uvq_tflite.video import probe  # only here: a saved set needs no decoder
+
+    info = probe(clip, fps)
+    if info.frame_count < wanted:
+        raise CalibrationError(f"{clip}: {info.frame_count} frames at {fps} fps, fewer than the "
+                               f"{wanted} frames_per_clip asked for; {_REMEDY}")
+    frames, read = _frames_at(info, _pick(info.frame_count, wanted, rng))
+    if len(frames) == wanted:
+        return frames
+    if read < wanted:  # the decode ended early: `read` is every frame the clip holds
+        raise CalibrationError(f"{clip}: {read} frames at {fps} fps hold video ({info.frame_count} "
+                               f"with UVQ's padding), fewer than the {wanted} frames_per_clip "
+                               f"asked for; {_REMEDY}")
+    return _frames_at(info, _pick(read, wanted, rng))[0]
+
+
+def _pick(available: int, wanted: int, rng: np.random.Generator) -> set[int]:
     return set(rng.choice(available, wanted, replace=False).tolist())
+
+
+def _frames_at(info, picks: set[int]) -> tuple[list[np.ndarray], int]:
+    """The frames at `picks` that the clip holds, and how many frames were read for them."""
+    from uvq_tflite.video import written_frames
+
+    frames, read = [], 0
+    for read, frame in enumerate(itertools.islice(written_frames(info), max(picks) + 1), 1):
+        if read - 1 in picks:
+            frames.append(frame)
+    return frames, read
 
 
 def to_bytes(**arrays: np.ndarray) -> bytes:

@@ -11,6 +11,7 @@ with the command line) scales only those. Nothing holds more than one frame.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from collections.abc import Iterator
@@ -198,24 +199,31 @@ def _sampled(container, stream, path: Path, info: VideoInfo) -> Iterator[np.ndar
         yield from [scaler(last) if last_image is None else last_image] * repeats
 
 
-def read_frames(info: VideoInfo) -> Iterator[np.ndarray]:
-    """Exactly `info.frame_count` uint8 [1080, 1920, 3] frames, zero-padded like the reference.
+def written_frames(info: VideoInfo) -> Iterator[np.ndarray]:
+    """The uint8 [1080, 1920, 3] frames the reference's ffmpeg writes, at most
+    `info.frame_count`: fewer when the decode runs short (`read_frames` pads those).
 
     VideoError if the clip cannot be read or yields no frame at all (the
     reference stops there too).
     """
     path = Path(info.path)
+    count = 0
     with _open(path) as container:
         stream = _video_stream(container, path)
         stream.thread_type = "AUTO"
-        count = 0
-        for frame in _sampled(container, stream, path, info):
+        for frame in itertools.islice(_sampled(container, stream, path, info), info.frame_count):
             yield frame
             count += 1
-            if count == info.frame_count:
-                return
     if count == 0:
         raise VideoError(f"{path}: no frame could be decoded")
+
+
+def read_frames(info: VideoInfo) -> Iterator[np.ndarray]:
+    """Exactly `info.frame_count` frames: `written_frames`, zero-padded like the reference."""
+    count = 0
+    for frame in written_frames(info):
+        yield frame
+        count += 1
     padding = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
     for _ in range(info.frame_count - count):
         yield padding
