@@ -53,6 +53,8 @@ def make_bad(kind: str, tmp_path):
         torch.save(spec("aggregation").network(), path)
     elif kind == "other-network":
         torch.save(spec("distortion").network().state_dict(), path)
+    elif kind == "training-checkpoint":
+        torch.save({"state_dict": spec("aggregation").network().state_dict()}, path)
     return path
 
 
@@ -61,8 +63,12 @@ def make_bad(kind: str, tmp_path):
     ("empty", "empty file"),
     ("truncated", "not a readable PyTorch checkpoint"),
     ("text", "not a readable PyTorch checkpoint"),
-    ("module", "refused to unpickle"),
+    ("module", "refused to unpickle: it holds Python objects, not a plain state dict of tensors "
+               "(Unsupported global: GLOBAL uvq_tflite.nets.aggregation.AggregationNet was not "
+               "an allowed global by default)"),
     ("other-network", "353 unexpected keys: features.0.0.conv.weight"),
+    ("training-checkpoint", "not a state dict of tensors: 'state_dict' is OrderedDict, not a "
+                            "tensor; save that state dict on its own"),
 ])
 def test_bad_checkpoint_is_refused_with_one_line(kind, message, tmp_path):
     out = tmp_path / "out"
@@ -87,8 +93,13 @@ def test_no_depthwise_variant_names_the_shape_mismatch(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("container", ["torch-zip", "raw-pickle"])
-def test_code_in_a_pickle_is_never_run(container, tmp_path):
+@pytest.mark.parametrize("container, message", [
+    ("torch-zip", "refused to unpickle: it holds Python objects, not a plain state dict of "
+                  "tensors (Trying to load unsupported GLOBAL posix.system whose module posix "
+                  "is blocked)"),
+    ("raw-pickle", "not a readable PyTorch checkpoint (Unsupported operand 149)"),
+])
+def test_code_in_a_pickle_is_never_run(container, message, tmp_path):
     marker = tmp_path / "pwned"
     path = tmp_path / "aggregation_net.pth"
     if container == "torch-zip":
@@ -99,6 +110,7 @@ def test_code_in_a_pickle_is_never_run(container, tmp_path):
                      str(path),
                      "--output-dir", str(tmp_path / "out"))
     assert result.returncode == 2
+    assert result.stderr.strip() == f"uvq-tflite: error: {path}: {message}"
     assert not marker.exists()
     assert not (tmp_path / "out").exists()
 
@@ -128,3 +140,24 @@ def test_usage_errors_exit_2(args):
     result = run_cli(*args)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["convert", "--percentile", "150"], "--percentile: '150' is invalid; expected a number "
+                                         "from 50 to 100"),
+    (["convert", "--percentile", "nan"], "--percentile: 'nan' is invalid"),
+    (["convert", "--calibration-fps", "1000"], "--calibration-fps: '1000' is invalid; expected "
+                                               "an integer from 1 to 60"),
+    (["convert", "--frames-per-clip", "0"], "--frames-per-clip: '0' is invalid"),
+    (["score", "clip.mp4", "--fps", "61"], "--fps: '61' is invalid"),
+    (["score", "clip.mp4", "--threads", "two"], "--threads: 'two' is invalid"),
+    (["inspect", "m.tflite", "--max-rank", "9"], "--max-rank: '9' is invalid"),
+])
+def test_options_take_what_params_takes_for_the_same_setting(args, message, capsys):
+    """A value params.yaml refuses for a setting is refused as an option too."""
+    from uvq_tflite.cli import main
+
+    with pytest.raises(SystemExit) as refused:
+        main(args)
+    assert refused.value.code == 2
+    assert message in capsys.readouterr().err

@@ -12,8 +12,8 @@ from uvq_tflite import calibration_set, video
 from uvq_tflite.calibration import activation_ranges, quantization_ranges, ranges_of
 from uvq_tflite.core.registry import MODELS, network
 from uvq_tflite.deploy import spec
-from uvq_tflite.export import export_twin
-from uvq_tflite.full_int8 import twin_names
+from uvq_tflite.export import export_float32, export_twin
+from uvq_tflite.full_int8 import calibrated, twin_names
 from uvq_tflite.layers import layer_snr, worst
 from uvq_tflite.metrics import SNR_CAP_DB
 from uvq_tflite.quantize import quantize_full_int8
@@ -167,6 +167,23 @@ def test_float_io_converts_at_the_edges_and_computes_what_int8_io_computes(full,
         frames, {m: converted[m]["float32"] for m in ("content", "distortion")}))
     inputs = next(calibration_set.model_samples(model, data))
     np.testing.assert_array_equal(TFLiteRunner(float_io)(*inputs), TFLiteRunner(int8_io)(*inputs))
+
+
+def test_a_model_of_two_frames_per_call_is_calibrated_on_the_same_frames(converted, parity_nets,
+                                                                        frames):
+    """Calibration takes one frame per sample; a model built for 2 frames per call gets
+    them two at a time (the odd last one padded) and computes what the 1-frame model does."""
+    data = calibration_set.backbone_features(
+        frames[:3], {m: converted[m]["float32"] for m in ("content", "distortion")})
+    net = parity_nets["aggregation"]
+    one, two = (calibrated("aggregation", export_float32("aggregation", net, frames=n), net,
+                           lambda: calibration_set.model_samples("aggregation", data),
+                           "minmax", 99.99) for n in (1, 2))
+    content, distortion = data["content"][:2], data["distortion"][:2]
+    np.testing.assert_array_equal(
+        TFLiteRunner(two)(content, distortion),
+        np.concatenate([TFLiteRunner(one)(content[i:i + 1], distortion[i:i + 1])
+                        for i in range(2)]))
 
 
 def test_bad_calibration_clips_are_each_named(tmp_path):

@@ -181,3 +181,27 @@ def test_a_flatbuffer_whose_tables_are_shared_is_refused_in_linear_time():
     with pytest.raises(TFLiteFileError, match="tables are shared"):
         inspect_bytes(data, "shared.tflite")
     assert time.monotonic() - started < 1
+
+
+def test_cli_refuses_an_op_name_that_is_not_a_builtin(write, capsys):
+    """A misspelt --forbidden name would otherwise pass every model."""
+    with pytest.raises(SystemExit) as refused:
+        main(["inspect", write(converted(TinyConv)), "--forbidden", "conv_2d,FOO"])
+    assert refused.value.code == 2
+    err = capsys.readouterr().err
+    assert "'conv_2d' is not a TFLite builtin operator (TFLite calls it CONV_2D)" in err
+    assert "'FOO' is not a TFLite builtin operator" in err
+    assert main(["inspect", write(converted(TinyConv)), "--forbidden", "CONV_2D"]) == 1
+
+
+def test_cli_names_a_few_tensors_above_the_rank_limit_and_counts_the_rest(write, capsys,
+                                                                         monkeypatch):
+    from uvq_tflite import inspect_report
+
+    monkeypatch.setattr(inspect_report, "NAMED_ABOVE", 1)
+    path = write(converted(TinyConv))
+    assert main(["inspect", path, "--max-rank", "1"]) == 1
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("max rank:"))
+    first = next(iter(inspect_bytes(converted(TinyConv)).tensors_above(1)))
+    assert line.endswith(f"3 tensor(s) above 1: {first}, and 2 more (--json)")
+    assert main(["inspect", path]) == 0 and "quantized:   none\n" in capsys.readouterr().out

@@ -47,6 +47,9 @@ def test_the_committed_params_are_valid():
      "thresholds.max_rank: 0 is invalid; expected an integer from 1 to 8"),
     (lambda p: p["thresholds"].update(forbidden_ops=["GATHERND"]),
      "thresholds.forbidden_ops: 'GATHERND' is not a TFLite builtin operator"),
+    (lambda p: p["thresholds"].update(forbidden_ops=["gather"]),
+     "thresholds.forbidden_ops: 'gather' is not a TFLite builtin operator "
+     "(TFLite calls it GATHER)"),
     (lambda p: p["verification"]["samples"].update(content=-3),
      "verification.samples.content: -3 is invalid; expected an integer from 1 to 10000"),
     (lambda p: p["quantization"].update(recipe="int4"),

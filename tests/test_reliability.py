@@ -10,7 +10,7 @@ import time
 import tracemalloc
 
 import pytest
-from conftest import PUBLISHED_AGGREGATION, REPO
+from conftest import PUBLISHED_AGGREGATION, REPO, VIDEOS
 
 from uvq_tflite.core.files import write_atomic
 from uvq_tflite.core.params import ParamsError, load_params
@@ -156,6 +156,37 @@ def test_an_output_folder_that_is_a_file_fails_before_any_conversion(tmp_path):
                      str(tmp_path / "out" / "sub"))
     assert result.returncode == 2 and "is a file, not a folder" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr and time.monotonic() - started < 60
+
+
+@pytest.mark.parametrize("output, problem", [
+    ("taken", "taken: a folder; give the file to write"),
+    ("new/", "new/: a folder; give the file to write"),
+    ("notes/out.json", "notes: a file, not a folder"),
+])
+def test_an_output_file_path_that_cannot_be_one_is_refused(tmp_path, output, problem):
+    from uvq_tflite.core.errors import UserInputError
+    from uvq_tflite.core.files import check_writable_file
+
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "notes").write_text("a file")
+    with pytest.raises(UserInputError, match=f"^{tmp_path}/{problem}$"):
+        check_writable_file(f"{tmp_path}/{output}")
+    with pytest.raises(UserInputError, match="^an empty output path"):
+        check_writable_file("")
+
+
+def test_score_and_convert_refuse_an_output_in_the_way_before_the_work(tmp_path):
+    from test_checkpoints import run_cli
+
+    (tmp_path / "aggregation_net_int8.tflite").mkdir()
+    for args in (["score", str(VIDEOS / "carphone_pristine.mp4"), "--output", str(tmp_path)],
+                 ["convert", "--model", "aggregation", "--precision", "int8", "--checkpoint",
+                  str(PUBLISHED_AGGREGATION), "--output-dir", str(tmp_path)]):
+        result = run_cli(*args)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.strip().splitlines()[-1].endswith("a folder; give the file to write")
+        assert "Traceback" not in result.stderr and "frames in" not in result.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["aggregation_net_int8.tflite"]
 
 
 def test_an_unwritable_output_folder_is_named(tmp_path, monkeypatch):

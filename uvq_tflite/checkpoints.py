@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -29,25 +30,29 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path}: empty file, not a PyTorch checkpoint")
     _check_archive(path)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the error says more
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        # torch's message is a paragraph; its WeightsUnpickler line says what it met
-        detail = str(exc).split("WeightsUnpickler error:")[-1].strip()
-        detail = first_line(RuntimeError(detail))[:120]
-        if "Unsupported global" not in detail:  # not a pickle of tensors at all
-            raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({detail})"
-                                  ) from None
-        raise CheckpointError(
-            f"{path}: refused to unpickle: it holds Python objects, not a plain "
-            f"state dict of tensors ({detail})") from None
+        detail = _weights_only_detail(str(exc))
+        if "unsupported global" in detail.lower():
+            raise CheckpointError(
+                f"{path}: refused to unpickle: it holds Python objects, not a plain "
+                f"state dict of tensors ({detail})") from None
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({detail})") from None
     except Exception as exc:  # weights_only: a failure here never ran any code
         raise CheckpointError(
             f"{path}: not a readable PyTorch checkpoint (truncated or another "
-            f"format): {first_line(exc)}") from None
-    if not isinstance(state, dict) or not all(
-            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+            f"format; torch.load: {type(exc).__name__} {first_line(exc)})") from None
+    if not isinstance(state, dict):
         raise CheckpointError(f"{path}: not a state dict (expected a mapping of "
                               f"names to tensors, got {type(state).__name__})")
+    for key, value in state.items():
+        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
+            raise CheckpointError(f"{path}: not a state dict of tensors: {repr(key)[:60]} is "
+                                  f"{type(value).__name__}, not a tensor" + (
+                                      "; save that state dict on its own"
+                                      if isinstance(value, dict) else ""))
     sparse = [k for k, v in state.items() if v.layout != torch.strided]
     if sparse:
         raise CheckpointError(f"{path}: {len(sparse)} sparse tensor(s) ({_listed(sparse)}); "
@@ -55,6 +60,16 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if state and all(k.startswith(PREFIX) for k in state):
         state = {k[len(PREFIX):]: v for k, v in state.items()}
     return state
+
+
+def _weights_only_detail(message: str) -> str:
+    """The sentence of torch's weights-only refusal (a paragraph) that says what it met:
+    the line after `WeightsUnpickler error:`, else one naming an unsupported global."""
+    head, _, tail = message.partition("WeightsUnpickler error:")
+    lines = [line.strip() for line in (tail or head).splitlines() if line.strip()]
+    if not tail:
+        lines = [line for line in lines if "unsupported global" in line.lower()] or lines
+    return lines[0].split(". ")[0].rstrip(".")[:160] if lines else "no detail"
 
 
 def _check_archive(path: Path) -> None:

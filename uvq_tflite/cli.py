@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import time
 from pathlib import Path
@@ -49,7 +50,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     from uvq_tflite import calibration_set
     from uvq_tflite.checkpoints import load_network
     from uvq_tflite.core.errors import CheckpointError
-    from uvq_tflite.core.files import check_writable_dir, write_atomic
+    from uvq_tflite.core.files import check_writable_dir, check_writable_file, write_atomic
     from uvq_tflite.core.params import memory_problem
     from uvq_tflite.describe import sha256_of
     from uvq_tflite.export import export_float32
@@ -72,6 +73,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
     paths = _checkpoint_paths(args, needed)
     out_dir = Path(args.output_dir)
     check_writable_dir(out_dir)  # before minutes of conversion
+    for model, precision in itertools.product(models, precisions):
+        check_writable_file(out_dir / network(model).tflite_name(precision))
     nets, problems = {}, []
     for m, p in paths.items():  # validate all before writing, and name every bad one
         try:
@@ -115,15 +118,18 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def cmd_quantize(args: argparse.Namespace) -> int:
-    from uvq_tflite.core.files import check_writable_dir, write_atomic
+    from uvq_tflite.core.files import check_writable_file, write_atomic
     from uvq_tflite.quantize import quantize_int8
-    from uvq_tflite.tflite_file import read_tflite
+    from uvq_tflite.tflite_file import inspect_bytes, read_tflite
 
     started = time.monotonic()
     float_model = read_tflite(args.input)
-    if Path(args.output).is_dir():
-        raise UserInputError(f"{args.output}: a folder; give the .tflite file to write")
-    check_writable_dir(Path(args.output).parent)
+    if quantized := sum(inspect_bytes(float_model, args.input).quantized.values()):
+        raise UserInputError(f"{args.input}: not a float32 model ({quantized} quantized "
+                             f"tensors); quantize takes the float32 .tflite")
+    if Path(args.output).resolve() == Path(args.input).resolve():
+        raise UserInputError(f"{args.output}: the output would replace the float32 input")
+    check_writable_file(args.output)
     log(f"quantizing {args.input} ({args.recipe})")
     write_atomic(args.output, quantize_int8(float_model, args.recipe, args.weight_only_ops))
     _report(Path(args.output), started, float_model)
@@ -204,8 +210,10 @@ def cmd_gate(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from uvq_tflite.core.files import check_writable_file
     from uvq_tflite.report import previous_commit, write_report
 
+    check_writable_file(args.output)
     against = None if args.against == "none" else (args.against or previous_commit())
     count = write_report(Path(args.output), against)
     log(f"wrote {args.output}: {count} plots" + (f", compared with {against}" if against else "")
@@ -229,9 +237,11 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from uvq_tflite.core.files import write_json
+    from uvq_tflite.core.files import check_writable_file, write_json
     from uvq_tflite.video_scoring import parse_precisions, render_table, score_video
 
+    if args.output is not None:
+        check_writable_file(args.output)  # before minutes of scoring
     bad: list[str] = []
 
     def refuse(exc: Exception) -> None:
@@ -242,7 +252,7 @@ def cmd_score(args: argparse.Namespace) -> int:
                           args.checkpoint_dir, args.models_dir, args.fps, args.transpose,
                           args.threads, on_error=refuse, show_progress=True)
     if results:
-        if args.output:
+        if args.output is not None:
             write_json(args.output, results)
             log(f"wrote {args.output} ({len(results)} video{'s' if len(results) > 1 else ''})")
         else:
@@ -260,18 +270,37 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _within(check: tuple, parse: type = int):
+    """An argparse type that takes what params.yaml takes for the same setting (`check`,
+    one of core.params' shared checks)."""
+    valid, expected = check
+
+    def convert(text: str):
+        try:
+            value = parse(text)
+        except ValueError:
+            value = None
+        if value is None or not valid(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is invalid; expected {expected}")
+        return value
+    return convert
+
+
 def _op_list(text: str) -> list[str]:
-    return [op for op in text.split(",") if op]
+    """Comma-separated TFLite builtin op names, checked as params.yaml checks them."""
+    from uvq_tflite.core.params import op_name_problems
+
+    ops = [op for op in text.split(",") if op]
+    if unknown := op_name_problems(ops):
+        raise argparse.ArgumentTypeError("; ".join(unknown))
+    return ops
 
 
 def _weight_only_ops(text: str) -> list[str]:
-    """Builtin op names that can be made weight-only, as params.yaml checks them."""
-    from uvq_tflite.core.params import op_name_problems
+    """Builtin op names that can be made weight-only."""
     from uvq_tflite.quantize import weight_only_refusal
 
     ops = _op_list(text)
-    if unknown := op_name_problems(ops):
-        raise argparse.ArgumentTypeError("; ".join(unknown))
     if reason := weight_only_refusal(ops):
         raise argparse.ArgumentTypeError(reason)
     return ops
@@ -279,6 +308,7 @@ def _weight_only_ops(text: str) -> list[str]:
 
 def build_parser() -> argparse.ArgumentParser:
     from uvq_tflite.calibration import ESTIMATORS
+    from uvq_tflite.core import params
     from uvq_tflite.quantize import IO_TYPES, RECIPES, WEIGHT_ONLY_OPS
 
     parser = argparse.ArgumentParser(
@@ -303,13 +333,13 @@ def build_parser() -> argparse.ArgumentParser:
                            f"(comma list; default {','.join(WEIGHT_ONLY_OPS)})")
     conv.add_argument("--calibration-videos", nargs="+", metavar="CLIP",
                       help="clips full_int8 is calibrated on (read as UVQ reads them)")
-    conv.add_argument("--calibration-fps", type=_positive_int, default=4,
+    conv.add_argument("--calibration-fps", type=_within(params.FPS), default=4,
                       help="frames per second read from each calibration clip (default 4)")
-    conv.add_argument("--frames-per-clip", type=_positive_int, default=8,
+    conv.add_argument("--frames-per-clip", type=_within(params.FRAMES_PER_CLIP), default=8,
                       help="calibration frames chosen from each clip (default 8)")
     conv.add_argument("--estimator", default=ESTIMATORS[0], choices=ESTIMATORS,
                       help=f"how full_int8 activation ranges are chosen (default {ESTIMATORS[0]})")
-    conv.add_argument("--percentile", type=float, default=99.99,
+    conv.add_argument("--percentile", type=_within(params.PERCENTILE, float), default=99.99,
                       help="with --estimator percentile: the central percent kept")
     conv.add_argument("--io", default=IO_TYPES[0], choices=IO_TYPES,
                       help=f"full_int8 input and output type (default {IO_TYPES[0]})")
@@ -354,11 +384,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="<model>_net.pth files for pytorch (default: models/checkpoints)")
     score.add_argument("--models-dir", default="models/tflite",
                        help="the .tflite files (default: models/tflite)")
-    score.add_argument("--fps", type=_positive_int, default=1,
+    score.add_argument("--fps", type=_within(params.FPS), default=1,
                        help="frames scored per second of video (default 1, as UVQ)")
     score.add_argument("--transpose", default="auto", choices=TRANSPOSE_MODES,
                        help="rotate 90 degrees counter-clockwise first; auto: portrait clips")
-    score.add_argument("--threads", type=_positive_int, default=2, help="LiteRT threads")
+    score.add_argument("--threads", type=_within(params.THREADS), default=2, help="LiteRT threads")
     score.add_argument("--output", help="write JSON here instead of a table on stdout")
     score.set_defaults(func=cmd_score)
 
@@ -372,7 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
                                           "exit 1 if it breaks the hardware rules")
     insp.add_argument("model_file", metavar="MODEL.tflite")
     insp.add_argument("--json", action="store_true", help="machine-readable output")
-    insp.add_argument("--max-rank", type=_positive_int, default=4)
+    insp.add_argument("--max-rank", type=_within(params.MAX_RANK), default=4)
     insp.add_argument("--forbidden", type=_op_list,
                       default=["GATHER", "GATHER_ND"], help="comma-separated op names")
     insp.add_argument("--model", choices=MODELS,

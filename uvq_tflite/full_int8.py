@@ -16,11 +16,13 @@ import numpy as np
 from torch import nn
 
 from uvq_tflite.calibration import activation_ranges, quantization_ranges, ranges_of
+from uvq_tflite.core.registry import network
 from uvq_tflite.deploy import spec
 from uvq_tflite.describe import redescribed
 from uvq_tflite.export import export_twin
 from uvq_tflite.layers import layer_snr
 from uvq_tflite.quantize import quantize_full_int8
+from uvq_tflite.runtime import calls
 from uvq_tflite.tflite_file import inspect_bytes
 
 Calls = Iterable[Sequence[np.ndarray]]
@@ -50,13 +52,29 @@ def _split(calls: Calls, split: Callable) -> Iterator[Sequence[np.ndarray]]:
         yield from split(list(inputs))
 
 
-def calibrated(model: str, float_model: bytes, net: nn.Module, calls: Callable[[], Calls],
+def _regrouped(samples: Calls, model: str, frames: int) -> Iterator[list[np.ndarray]]:
+    """Samples of one frame each as calls of a model built for `frames` frames per call;
+    the last call is padded with its last frame (runtime.calls), which min/max ignores."""
+    group: list[list[np.ndarray]] = []
+    for inputs in samples:
+        group.append(list(inputs))
+        if len(group) == frames:
+            yield [np.concatenate(parts) for parts in zip(*group)]
+            group = []
+    if group:
+        yield calls(model, [np.concatenate(parts) for parts in zip(*group)], frames)[0][0]
+
+
+def calibrated(model: str, float_model: bytes, net: nn.Module, samples: Callable[[], Calls],
                estimator: str, percentile: float, threads: int = 2, io: str = "int8") -> bytes:
-    """The full-integer model of `float_model`, activation ranges measured on `calls()`,
-    with `io` inputs and outputs (quantize.IO_TYPES)."""
+    """The full-integer model of `float_model`, activation ranges measured on `samples()`
+    (one frame each, as calibration_set.model_samples yields them), with `io` inputs and
+    outputs (quantize.IO_TYPES)."""
+    frames = network(model).frames_per_call([t.shape for t in inspect_bytes(float_model).inputs])
     observed, split = _observed(model, float_model, net)
-    ranges = activation_ranges(observed, lambda: _split(calls(), split), estimator, percentile,
-                               threads)
+    ranges = activation_ranges(
+        observed, lambda: _split(_regrouped(samples(), model, frames), split), estimator,
+        percentile, threads)
     if observed is not float_model:
         names = twin_names(observed, float_model)
         ranges = {names[n]: r for n, r in ranges.items() if n in names}

@@ -39,23 +39,29 @@ def hardware_breaches(report: Inspection, max_rank: int, forbidden: list[str],
     return breaches
 
 
+NAMED_ABOVE = 5  # tensors over the rank limit named in the text report (--json has all)
+
+
 def describe(report: Inspection, max_rank: int, forbidden: list[str],
              model: str | None = None) -> str:
     frames = nhwc_frames(report, model)
     nhwc = {None: "unknown (pass --model)", 0: "NO"}.get(frames, f"yes, {frames} frame(s) per call")
     found = report.count_ops(forbidden)
     above = report.tensors_above(max_rank)
-    quantized = ", ".join(f"{n} {t}" for t, n in report.quantized.items()) or "none"
+    quantized = (", ".join(f"{n} {t}" for t, n in report.quantized.items())
+                 + f" tensors ({report.channelwise} channelwise)" if report.quantized else "none")
+    named = list(above)[:NAMED_ABOVE] + ([f"and {len(above) - NAMED_ABOVE} more (--json)"]
+                                          if len(above) > NAMED_ABOVE else [])
     lines = [
         f"file:        {report.path} ({report.size_bytes / 1e6:.2f} MB)",
         *(f"input:       {t.name} {t.shape} {t.dtype}" for t in report.inputs),
         *(f"output:      {t.name} {t.shape} {t.dtype}" for t in report.outputs),
         f"NHWC I/O:    {nhwc}",
         f"max rank:    {report.max_rank}"
-        + (f" -- {len(above)} tensor(s) above {max_rank}: " + ", ".join(above) if above else ""),
+        + (f" -- {len(above)} tensor(s) above {max_rank}: " + ", ".join(named) if above else ""),
         "forbidden:   " + (", ".join(f"{op} x{n}" for op, n in found.items()) or
                             f"none of {', '.join(forbidden)}"),
-        f"quantized:   {quantized} tensors ({report.channelwise} channelwise)",
+        f"quantized:   {quantized}",
         "operators:",
         *(f"  {op:<24} {n}" for op, n in sorted(report.ops.items(), key=lambda kv: -kv[1])),
         *_described(report.metadata),

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -135,7 +136,12 @@ def quantize_full_int8(float_model: bytes, ranges: Mapping[str, Mapping[str, np.
 
 def _quantized(qt, calibration_result=None) -> bytes:
     """The quantized flatbuffer, its repeated zero points and constants stored once.
-    The quantizer's own size report is off: it measures the file before repacking."""
-    with contextlib.redirect_stdout(sys.stderr):  # any progress bar: stderr, not stdout
-        result = qt.quantize(calibration_result, enable_progress_report=False)
+    The quantizer's own size report is off (it measures the file before repacking), and
+    so are its progress bars: the step takes about a second, and the caller logs it."""
+    with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():  # prints: stderr
+        # its check that every tensor has a range builds a LiteRT interpreter that keeps all
+        # tensors, and LiteRT warns that this mode is meant for debugging
+        warnings.filterwarnings("ignore", "Warning: Enabling `experimental_preserve_all_tensors`")
+        result = qt.quantize(calibration_result, enable_progress_bar=False,
+                             enable_progress_report=False)
     return repacked(bytes(result.quantized_model))

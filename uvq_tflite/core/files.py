@@ -59,10 +59,23 @@ def check_writable_dir(directory: str | Path) -> None:
         if existing.parent == existing:
             break
         existing = existing.parent
+    where = "" if existing == directory else f"{existing} is "
     if existing.exists() and not existing.is_dir():
-        raise UserInputError(f"{directory}: {existing} is a file, not a folder")
+        raise UserInputError(f"{directory}: {where}a file, not a folder")
     if not os.access(existing, os.W_OK | os.X_OK) or _read_only_fs(existing):
-        raise UserInputError(f"{directory}: {existing} is not writable")
+        raise UserInputError(f"{directory}: {where}not writable")
+
+
+def check_writable_file(path: str | Path) -> None:
+    """UserInputError unless `path` can be written as a file (not a folder, nor a name
+    ending in a separator) in a folder that is writable or can be made; checked before
+    the work whose output it is."""
+    text = os.fspath(path)
+    if not text:
+        raise UserInputError("an empty output path; give the file to write")
+    if text.endswith(os.sep) or Path(text).is_dir():
+        raise UserInputError(f"{text}: a folder; give the file to write")
+    check_writable_dir(Path(text).parent)
 
 
 def _read_only_fs(path: Path) -> bool:

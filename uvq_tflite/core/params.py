@@ -106,13 +106,13 @@ def builtin_ops() -> frozenset[str]:
 
 def op_name_problems(ops: list[str]) -> list[str]:
     """One line per name in `ops` that is not a TFLite builtin operator; for a name that
-    is ai-edge-quantizer's spelling of one, the line gives TFLite's."""
+    is ai-edge-quantizer's spelling of one, or one in lower case, the line gives TFLite's."""
     from uvq_tflite.quantize import tflite_name_of
 
     problems = []
     for op in ops:
         if op not in builtin_ops():
-            name = tflite_name_of(op)
+            name = tflite_name_of(op) or (op.upper() if op.upper() in builtin_ops() else None)
             hint = f"TFLite calls it {name}" if name else "e.g. GATHER, GATHER_ND, TRANSPOSE"
             problems.append(f"{_short(op)} is not a TFLite builtin operator ({hint})")
     return problems
@@ -194,6 +194,14 @@ def _number_range(low: float, high: float) -> Check:
     return (lambda v: _is_number(v, low, high)), f"a number from {low:g} to {high:g}"
 
 
+# Values that command-line options of the same meaning check too (cli.py).
+PERCENTILE = _number_range(50, 100)
+FPS = _int_range(1, 60)
+FRAMES_PER_CLIP = _int_range(1, 256)
+THREADS = _int_range(1, 64)
+MAX_RANK = _int_range(1, 8)
+
+
 def _leaves(problems: list[str], where: str, section: Any, checks: dict[str, Check],
             others: tuple[str, ...] = ()) -> dict:
     """Check a mapping's keys (`checks` and `others`) and each value in `checks`."""
@@ -230,7 +238,7 @@ def _quantization(problems: list[str], section: dict) -> None:
 
 def _verification(problems: list[str], section: dict) -> None:
     section = _leaves(problems, "verification", section,
-                      {"seed": _int_range(0), "threads": _int_range(1, 64)}, ("samples",))
+                      {"seed": _int_range(0), "threads": THREADS}, ("samples",))
     if "samples" in section:
         _leaves(problems, "verification.samples", section["samples"],
                 {model: _int_range(1, 10000) for model in MODELS})
@@ -242,13 +250,13 @@ def _full_int8(problems: list[str], section: dict) -> None:
 
     _leaves(problems, "full_int8", section, {
         "estimator": ((lambda v: v in ESTIMATORS), f"one of {', '.join(ESTIMATORS)}"),
-        "percentile": _number_range(50, 100),
+        "percentile": PERCENTILE,
         "io": ((lambda v: v in IO_TYPES), f"one of {', '.join(IO_TYPES)}")})
 
 
 def _calibration(problems: list[str], section: dict, root: Path) -> None:
     section = _leaves(problems, "calibration", section, {
-        "fps": _int_range(1, 60), "frames_per_clip": _int_range(1, 256), "seed": _int_range(0)},
+        "fps": FPS, "frames_per_clip": FRAMES_PER_CLIP, "seed": _int_range(0)},
         ("clips", "generated"))
     generated_section = _check_keys(problems, "calibration.generated",
                                     section.get("generated"), ("scene", "stills"))
@@ -300,7 +308,7 @@ def _scoring(problems: list[str], section: dict) -> None:
     from uvq_tflite.video import TRANSPOSE_MODES
 
     _leaves(problems, "scoring", section, {
-        "fps": _int_range(1, 60), "threads": _int_range(1, 64),
+        "fps": FPS, "threads": THREADS,
         "transpose": ((lambda v: v in TRANSPOSE_MODES), f"one of {', '.join(TRANSPOSE_MODES)}")})
 
 
@@ -313,7 +321,7 @@ SIZE_BOUND = {"max_size_vs_float32": _number_range(0, 10)}
 
 
 def _thresholds(problems: list[str], section: dict) -> None:
-    section = _leaves(problems, "thresholds", section, {"max_rank": _int_range(1, 8)},
+    section = _leaves(problems, "thresholds", section, {"max_rank": MAX_RANK},
                       (*PRECISIONS, "forbidden_ops"))
     for precision in PRECISIONS:
         if precision in section:
