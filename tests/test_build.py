@@ -172,6 +172,17 @@ def test_the_report_draws_every_plot_with_no_network_and_no_script(tmp_path):
     assert all(f.count("<svg") == 1 and f.count("<path") >= 10 for f in figures)
 
 
+def test_the_report_outside_the_checkout_says_where_to_run_it(tmp_path, monkeypatch, capsys):
+    from uvq_tflite.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", "--output", "r.html"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"uvq-tflite: error: {tmp_path}: no dvc.yaml here; run `uvq-tflite report` at the root "
+        f"of the uvq-tflite checkout")
+    assert not (tmp_path / "r.html").exists()
+
+
 def test_the_bench_notes_uncommitted_changes_but_not_its_own_results(tmp_path):
     from uvq_tflite.bench import OUT_DIR, uncommitted
 

@@ -209,9 +209,19 @@ def test_calibration_chooses_only_frames_the_clip_holds():
     assert len(frames) == 8
     assert all(any(np.array_equal(f, h) for h in held) for f in frames)
     with pytest.raises(calibration_set.CalibrationError,
-                       match="18 frames at 4 fps hold video .20 with UVQ's padding., fewer than "
-                             "the 19 frames_per_clip"):
+                       match="18 frames at 4 fps .20 with UVQ's zero padding., fewer than the 19 "
+                             "frames_per_clip asked for; raise the calibration fps"):
         calibration_set.sample_frames([clip], fps=4, frames_per_clip=19, seed=0)
+
+
+def test_a_clip_shorter_than_the_frames_asked_for_counts_the_frames_it_holds(tmp_path):
+    from clip_factory import write_clip
+
+    clip = write_clip(tmp_path / "one.mp4", rate=25, count=1)  # UVQ reads 1 s: 4 frames at 4 fps
+    with pytest.raises(calibration_set.CalibrationError,
+                       match="one.mp4: 1 frames at 4 fps .4 with UVQ's zero padding., fewer "
+                             "than the 8 frames_per_clip"):
+        calibration_set.sample_frames([clip], fps=4, frames_per_clip=8, seed=0)
 
 
 def test_an_empty_calibration_folder_is_refused(tmp_path):

@@ -112,6 +112,8 @@ def test_truncated_and_missing_files_exit_2(write, tmp_path, capsys):
         assert main(["inspect", write(data[:cut])]) == 2, cut
     assert main(["inspect", str(tmp_path / "nope.tflite")]) == 2
     assert "no such file" in capsys.readouterr().err
+    assert main(["inspect", str(tmp_path)]) == 2
+    assert f"{tmp_path}: is a directory, not a .tflite file" in capsys.readouterr().err
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

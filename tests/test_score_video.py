@@ -152,9 +152,16 @@ def test_missing_models_are_named_and_nothing_is_written(one_second_clip, tmp_pa
     assert not output.exists()
 
 
-def test_unknown_precision_is_a_usage_error(one_second_clip, capsys):
-    assert main(["score", str(one_second_clip), "--precision", "float16"]) == 2
-    assert "unknown precision float16; valid: pytorch, float32, int8" in capsys.readouterr().err
+@pytest.mark.parametrize("precision, message", [
+    ("float16", "unknown precision float16; valid: pytorch, float32, int8, full_int8 "
+                "(a comma list) or all alone"),
+    ("all,int8", "precision list 'all,int8': all means every precision, so it stands alone"),
+    ("float32,,", "precision list 'float32,,' has an empty name"),
+    ("", "precision list '' has an empty name"),
+])
+def test_unknown_precision_is_a_usage_error(one_second_clip, capsys, precision, message):
+    assert main(["score", str(one_second_clip), "--precision", precision]) == 2
+    assert message in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -199,3 +206,51 @@ def test_frame_correlation_tells_ranking_frames_from_staying_close():
     assert pearson([1.0, 1.003, 1.011, 1.001], reference) > 0.99
     assert pearson([1.012, 1.002, 1.001, 1.004], reference) < 0
     assert pearson([1.0], [1.0]) is None
+
+
+def test_a_short_decode_is_scored_padded_and_says_so(parity_models, tmp_path, capsys):
+    # 4 frames at 0.5 fps last 8 s: UVQ scores 8 frames, ffmpeg writes 7, the 8th is zeros
+    from fractions import Fraction
+
+    clip = write_clip(tmp_path / "slow.mp4", rate=Fraction(1, 2), count=4)
+    checkpoints, tflite = parity_models
+    result = score_video(str(clip), "float32", checkpoints, tflite)[str(clip)]
+    assert result["padding_frames"] == 1 and len(result["float32"]["per_frame_scores"]) == 8
+    assert score_cli(parity_models, str(clip), "--precision", "float32") == 0
+    assert capsys.readouterr().out.startswith(
+        f"{clip}: 8 frames (8 s at 1 fps; the last 1 are zeros padding a short decode, as in UVQ)")
+
+
+def test_a_clip_named_twice_is_scored_once(parity_models, one_second_clip, capsys):
+    assert score_cli(parity_models, str(one_second_clip), str(one_second_clip),
+                     "--precision", "float32") == 0
+    captured = capsys.readouterr()
+    assert captured.out.count(f"{one_second_clip}: 1 frames") == 1
+    assert captured.err.count(f"{one_second_clip}: 1/1 frames") == 1, captured.err
+
+
+def test_a_tflite_file_from_another_checkpoint_is_named(parity_models, one_second_clip,
+                                                        tmp_path, capsys):
+    """The files' metadata records the checkpoint they came from (describe.py): scoring
+    them against another checkpoint warns, naming each such file."""
+    import shutil
+
+    from uvq_tflite.core.registry import network
+    from uvq_tflite.describe import described, sha256_of
+
+    checkpoints, tflite = parity_models
+    models = tmp_path / "tflite"
+    shutil.copytree(tflite, models)
+    actual = sha256_of(checkpoints / "aggregation_net.pth")
+    for model, recorded in (("content", sha256_of(checkpoints / "content_net.pth")),
+                            ("aggregation", "0" * 64)):
+        path = models / network(model).tflite_name("float32")
+        path.write_bytes(described(path.read_bytes(), model, "float32", recorded))
+    assert main(["score", str(one_second_clip), "--precision", "pytorch,float32",
+                 "--checkpoint-dir", str(checkpoints), "--models-dir", str(models)]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines()
+                if line.startswith("warning:")]
+    assert warnings == [
+        f"warning: {models / 'aggregation_net.tflite'} was converted from another checkpoint "
+        f"than {checkpoints / 'aggregation_net.pth'} (sha256 000000000000..., not "
+        f"{actual[:12]}...); its scores do not compare with pytorch's"]

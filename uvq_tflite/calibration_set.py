@@ -24,9 +24,6 @@ class CalibrationError(UserInputError):
     """Calibration clips or settings that cannot give the calibration set asked for."""
 
 
-_REMEDY = "raise calibration.fps or lower frames_per_clip"
-
-
 def clips_in(directory: str | Path) -> list[Path]:
     """The clips of a calibration folder: every file not hidden, in name order."""
     directory = Path(directory)
@@ -61,20 +58,22 @@ def sample_frames(clips: list[str | Path], fps: int, frames_per_clip: int,
 
 
 def _clip_frames(clip, fps: int, wanted: int, rng: np.random.Generator) -> list[np.ndarray]:
-    from uvq_tflite.video import probe  # only here: a saved set needs no decoder
+    from uvq_tflite.video import probe, written_frames  # only here: a saved set needs no decoder
 
     info = probe(clip, fps)
-    if info.frame_count < wanted:
-        raise CalibrationError(f"{clip}: {info.frame_count} frames at {fps} fps, fewer than the "
-                               f"{wanted} frames_per_clip asked for; {_REMEDY}")
-    frames, read = _frames_at(info, _pick(info.frame_count, wanted, rng))
-    if len(frames) == wanted:
-        return frames
-    if read < wanted:  # the decode ended early: `read` is every frame the clip holds
-        raise CalibrationError(f"{clip}: {read} frames at {fps} fps hold video ({info.frame_count} "
-                               f"with UVQ's padding), fewer than the {wanted} frames_per_clip "
-                               f"asked for; {_REMEDY}")
-    return _frames_at(info, _pick(read, wanted, rng))[0]
+    if info.frame_count >= wanted:
+        frames, held = _frames_at(info, _pick(info.frame_count, wanted, rng))
+        if len(frames) == wanted:
+            return frames
+        # the decode ended before a chosen frame: `held` counts every frame the clip holds
+    else:
+        held = sum(1 for _ in written_frames(info))
+    if held < wanted:
+        padded = f" ({info.frame_count} with UVQ's zero padding)" if held < info.frame_count else ""
+        raise CalibrationError(f"{clip}: {held} frames at {fps} fps{padded}, fewer than the "
+                               f"{wanted} frames_per_clip asked for; raise the calibration fps "
+                               f"or lower the frames per clip")
+    return _frames_at(info, _pick(held, wanted, rng))[0]
 
 
 def _pick(available: int, wanted: int, rng: np.random.Generator) -> set[int]:

@@ -23,6 +23,9 @@ STYLE = ("body{font-family:sans-serif;margin:2em;max-width:1100px}"
 
 def resolved_plots(against: str | None) -> dict[str, list[dict]]:
     """{plot title: [DVC's Vega-Lite specs with data]} of the workspace (and `against`)."""
+    if not Path("dvc.yaml").is_file():
+        raise UserInputError(f"{Path.cwd()}: no dvc.yaml here; run `uvq-tflite report` at the "
+                             f"root of the uvq-tflite checkout")
     command = ["plots", "diff", against, "--json"] if against else ["plots", "show", "--json"]
     result = subprocess.run([sys.executable, "-m", "dvc", *command], capture_output=True,
                             text=True)

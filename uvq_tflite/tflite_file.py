@@ -75,6 +75,8 @@ class Inspection:
 def read_tflite(path: str | Path) -> bytes:
     """The bytes of a file that carries the TFLite identifier, or TFLiteFileError."""
     path = Path(path)
+    if path.is_dir():
+        raise TFLiteFileError(f"{path}: is a directory, not a .tflite file")
     if not path.is_file():
         raise TFLiteFileError(f"{path}: no such file")
     try:

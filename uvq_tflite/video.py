@@ -218,12 +218,17 @@ def written_frames(info: VideoInfo) -> Iterator[np.ndarray]:
         raise VideoError(f"{path}: no frame could be decoded")
 
 
+def padding_frames(count: int) -> Iterator[np.ndarray]:
+    """The zero frames the reference scores after a decode that ran short."""
+    padding = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+    for _ in range(count):
+        yield padding
+
+
 def read_frames(info: VideoInfo) -> Iterator[np.ndarray]:
     """Exactly `info.frame_count` frames: `written_frames`, zero-padded like the reference."""
     count = 0
     for frame in written_frames(info):
         yield frame
         count += 1
-    padding = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
-    for _ in range(info.frame_count - count):
-        yield padding
+    yield from padding_frames(info.frame_count - count)

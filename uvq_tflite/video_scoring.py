@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-from uvq_tflite.core.console import Progress
+from uvq_tflite.core.console import Progress, log
 from uvq_tflite.core.errors import UserInputError
 from uvq_tflite.core.registry import MODELS, SCORE_PRECISIONS, network
 from uvq_tflite.metrics import format_correlation, format_shares, pearson
 from uvq_tflite.reference import to_model_range
-from uvq_tflite.video import VideoError, VideoInfo, probe, read_frames
+from uvq_tflite.video import VideoError, VideoInfo, padding_frames, probe, written_frames
 
 Scorer = Callable[[np.ndarray], np.ndarray]  # NHWC frames in [-1, 1] -> scores [F]
 
@@ -27,10 +27,14 @@ def parse_precisions(text: str | Iterable[str]) -> tuple[str, ...]:
     names = [n.strip() for n in text.split(",")] if isinstance(text, str) else list(text)
     if names == ["all"]:
         return SCORE_PRECISIONS
-    unknown = [n for n in names if n not in SCORE_PRECISIONS]
-    if unknown or not names:
-        raise UserInputError(f"unknown precision {', '.join(unknown) or '(none)'}; valid: "
-                             f"{', '.join(SCORE_PRECISIONS)} or all (a comma list)")
+    valid = f"valid: {', '.join(SCORE_PRECISIONS)} (a comma list) or all alone"
+    if not names or "" in names:
+        raise UserInputError(f"precision list {','.join(names)!r} has an empty name; {valid}")
+    if "all" in names:
+        raise UserInputError(f"precision list {','.join(names)!r}: all means every precision, "
+                             f"so it stands alone; {valid}")
+    if unknown := [n for n in names if n not in SCORE_PRECISIONS]:
+        raise UserInputError(f"unknown precision {', '.join(unknown)}; {valid}")
     return tuple(p for p in SCORE_PRECISIONS if p in names)
 
 
@@ -110,6 +114,29 @@ def load_scorers(precisions: tuple[str, ...], checkpoint_dir: str | Path,
     return scorers
 
 
+def checkpoint_mismatches(precisions: tuple[str, ...], checkpoint_dir: Path,
+                          models_dir: Path) -> list[str]:
+    """One line per .tflite file whose metadata (describe.py) names another checkpoint
+    than the one `pytorch` scores with: its differences from pytorch then mean nothing."""
+    from uvq_tflite.describe import metadata_of, sha256_of
+    from uvq_tflite.tflite_file import read_tflite
+
+    if "pytorch" not in precisions:
+        return []
+    lines = []
+    for model in MODELS:
+        checkpoint = checkpoint_dir / f"{network(model).file_stem}.pth"
+        expected = sha256_of(checkpoint)
+        for precision in (p for p in precisions if p != "pytorch"):
+            path = models_dir / network(model).tflite_name(precision)
+            recorded = (metadata_of(read_tflite(path)) or {}).get("checkpoint_sha256")
+            if recorded and recorded != expected:
+                lines.append(f"{path} was converted from another checkpoint than {checkpoint} "
+                             f"(sha256 {recorded[:12]}..., not {expected[:12]}...); its scores "
+                             f"do not compare with pytorch's")
+    return lines
+
+
 def _compared(scores: np.ndarray, pytorch: np.ndarray) -> dict[str, float | None]:
     diff = np.abs(scores.astype(np.float64) - pytorch)
     return {"max_abs_diff": float(diff.max()),
@@ -131,15 +158,22 @@ def score_clip(info: VideoInfo, scorers: dict[str, Scorer],
     per_frame: dict[str, list[float]] = {p: [] for p in scorers}
     for scorer in scorers.values():
         _take_clipped(scorer)  # count this clip's values only
-    for frame in read_frames(info):
+
+    def score(frame: np.ndarray) -> None:
         batch = to_model_range(frame)[None]
         for precision, scorer in scorers.items():
             per_frame[precision].append(float(scorer(batch)[0]))
         if progress:
             progress.advance()
+
+    held = 0
+    for held, frame in enumerate(written_frames(info), 1):
+        score(frame)
+    for frame in padding_frames(info.frame_count - held):
+        score(frame)
     result: dict = {"video_length": info.video_length, "fps": info.fps,
                     "orig_fps": info.orig_fps, "transpose": info.transpose,
-                    "duration": info.duration}
+                    "duration": info.duration, "padding_frames": info.frame_count - held}
     indices = info.frame_indices()
     for precision, scores in per_frame.items():
         result[precision] = {"uvq1p5_score": float(np.mean(scores, dtype=np.float64)),
@@ -166,7 +200,7 @@ def score_video(videos: str | Path | Iterable[str | Path], precisions: str | Ite
     VideoError, unless `on_error` is given: it is then called with the error
     and the clip is left out.
     """
-    paths = [videos] if isinstance(videos, (str, Path)) else list(videos)
+    paths = [videos] if isinstance(videos, (str, Path)) else list(dict.fromkeys(videos))
     infos = []
     for path in paths:
         try:
@@ -178,7 +212,10 @@ def score_video(videos: str | Path | Iterable[str | Path], precisions: str | Ite
     results = {}
     if not infos:
         return results
-    scorers = load_scorers(parse_precisions(precisions), checkpoint_dir, models_dir, threads)
+    precisions = parse_precisions(precisions)
+    scorers = load_scorers(precisions, checkpoint_dir, models_dir, threads)
+    for line in checkpoint_mismatches(precisions, Path(checkpoint_dir), Path(models_dir)):
+        log(f"warning: {line}")
     for info in infos:
         progress = Progress(info.path, info.frame_count, "frames") if show_progress else None
         try:
@@ -199,8 +236,10 @@ def render_table(results: dict) -> str:
     for path, clip in results.items():
         precisions = [p for p in SCORE_PRECISIONS if p in clip]
         frames = len(clip[precisions[0]]["per_frame_scores"])
+        padding = clip.get("padding_frames", 0)
+        padded = f"; the last {padding} are zeros padding a short decode, as in UVQ"
         lines = [f"{path}: {frames} frames ({clip['video_length']} s at {clip['fps']} fps"
-                 f"{', transposed' if clip['transpose'] else ''})",
+                 f"{', transposed' if clip['transpose'] else ''}{padded if padding else ''})",
                  f"  {'precision':<10} {'UVQ score':>9}  {'max |d| vs pytorch':>18}  "
                  f"{'max rel':>8}  {'frame corr':>10}"]
         for precision in precisions:
