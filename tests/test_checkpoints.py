@@ -53,6 +53,10 @@ def make_bad(kind: str, tmp_path):
         torch.save(spec("aggregation").network(), path)
     elif kind == "other-network":
         torch.save(spec("distortion").network().state_dict(), path)
+    elif kind == "nan":
+        state = spec("aggregation").network().state_dict()
+        state["conv1.weight"][0, 0, 0, 0] = float("nan")
+        torch.save(state, path)
     elif kind == "training-checkpoint":
         torch.save({"state_dict": spec("aggregation").network().state_dict()}, path)
     return path
@@ -69,6 +73,7 @@ def make_bad(kind: str, tmp_path):
     ("other-network", "353 unexpected keys: features.0.0.conv.weight"),
     ("training-checkpoint", "not a state dict of tensors: 'state_dict' is OrderedDict, not a "
                             "tensor; save that state dict on its own"),
+    ("nan", "1 tensor(s) hold NaN or infinity (conv1.weight)"),
 ])
 def test_bad_checkpoint_is_refused_with_one_line(kind, message, tmp_path):
     out = tmp_path / "out"
@@ -139,7 +144,9 @@ def test_all_checkpoints_are_validated_before_any_file_is_written(tmp_path):
 def test_usage_errors_exit_2(args):
     result = run_cli(*args)
     assert result.returncode == 2
-    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("uvq-tflite"), result.stderr
+    assert ": error: " in lines[0]
 
 
 @pytest.mark.parametrize("args, message", [
@@ -154,10 +161,12 @@ def test_usage_errors_exit_2(args):
     (["inspect", "m.tflite", "--max-rank", "9"], "--max-rank: '9' is invalid"),
 ])
 def test_options_take_what_params_takes_for_the_same_setting(args, message, capsys):
-    """A value params.yaml refuses for a setting is refused as an option too."""
+    """A value params.yaml refuses for a setting is refused as an option too, in one line."""
     from uvq_tflite.cli import main
 
     with pytest.raises(SystemExit) as refused:
         main(args)
     assert refused.value.code == 2
-    assert message in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert err.endswith(f"(see uvq-tflite {args[0]} --help)\n")

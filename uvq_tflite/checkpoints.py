@@ -57,6 +57,10 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     if sparse:
         raise CheckpointError(f"{path}: {len(sparse)} sparse tensor(s) ({_listed(sparse)}); "
                               f"UVQ 1.5 checkpoints hold dense tensors")
+    nonfinite = [k for k, v in state.items() if v.is_floating_point() and not v.isfinite().all()]
+    if nonfinite:
+        raise CheckpointError(f"{path}: {len(nonfinite)} tensor(s) hold NaN or infinity "
+                              f"({_listed(nonfinite)})")
     if state and all(k.startswith(PREFIX) for k in state):
         state = {k[len(PREFIX):]: v for k, v in state.items()}
     return state

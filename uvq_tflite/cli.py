@@ -306,12 +306,19 @@ def _weight_only_ops(text: str) -> list[str]:
     return ops
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error on one line instead of the whole usage block."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from uvq_tflite.calibration import ESTIMATORS
     from uvq_tflite.core import params
     from uvq_tflite.quantize import IO_TYPES, RECIPES, WEIGHT_ONLY_OPS
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="uvq-tflite",
         description="Convert UVQ 1.5 PyTorch checkpoints to float32 and INT8 TFLite.",
         epilog="Exit codes: 0 success, 1 verification breach, 2 bad input or usage.")
