@@ -57,6 +57,8 @@ def make_bad(kind: str, tmp_path):
         state = spec("aggregation").network().state_dict()
         state["conv1.weight"][0, 0, 0, 0] = float("nan")
         torch.save(state, path)
+    elif kind == "int-key":
+        torch.save({0: torch.zeros(1)}, path)
     elif kind == "training-checkpoint":
         torch.save({"state_dict": spec("aggregation").network().state_dict()}, path)
     return path
@@ -74,6 +76,7 @@ def make_bad(kind: str, tmp_path):
     ("training-checkpoint", "not a state dict of tensors: 'state_dict' is OrderedDict, not a "
                             "tensor; save that state dict on its own"),
     ("nan", "1 tensor(s) hold NaN or infinity (conv1.weight)"),
+    ("int-key", "not a state dict of tensors: key 0 is int, not a tensor name"),
 ])
 def test_bad_checkpoint_is_refused_with_one_line(kind, message, tmp_path):
     out = tmp_path / "out"
@@ -159,6 +162,7 @@ def test_usage_errors_exit_2(args):
     (["score", "clip.mp4", "--fps", "61"], "--fps: '61' is invalid"),
     (["score", "clip.mp4", "--threads", "two"], "--threads: 'two' is invalid"),
     (["inspect", "m.tflite", "--max-rank", "9"], "--max-rank: '9' is invalid"),
+    (["score", "clip.mp4", "--bogus"], "unrecognized arguments: --bogus"),
 ])
 def test_options_take_what_params_takes_for_the_same_setting(args, message, capsys):
     """A value params.yaml refuses for a setting is refused as an option too, in one line."""

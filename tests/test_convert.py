@@ -217,7 +217,7 @@ def test_cli_quantize_from_a_float_file(tmp_path):
     assert again.returncode == 2 and not (tmp_path / "qq.tflite").exists()
     assert again.stderr.strip().endswith("quantize takes the float32 .tflite"), again.stderr
     float_bytes = float_path.read_bytes()
-    in_place = run_cli("quantize", str(float_path), str(tmp_path / "." / float_path.name))
+    in_place = run_cli("quantize", str(float_path), f"{tmp_path}/./{float_path.name}")
     assert in_place.returncode == 2 and "would replace the float32 input" in in_place.stderr
     assert float_path.read_bytes() == float_bytes
 

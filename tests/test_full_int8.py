@@ -169,16 +169,19 @@ def test_float_io_converts_at_the_edges_and_computes_what_int8_io_computes(full,
     np.testing.assert_array_equal(TFLiteRunner(float_io)(*inputs), TFLiteRunner(int8_io)(*inputs))
 
 
-def test_a_model_of_two_frames_per_call_is_calibrated_on_the_same_frames(converted, parity_nets,
-                                                                        frames):
-    """Calibration takes one frame per sample; a model built for 2 frames per call gets
-    them two at a time (the odd last one padded) and computes what the 1-frame model does."""
+@pytest.mark.parametrize("estimator", ["minmax", "mse"])
+def test_a_model_of_two_frames_per_call_is_calibrated_as_the_one_frame_model(
+        converted, parity_nets, frames, estimator):
+    """Calibration observes a model built for 2 frames per call through its 1-frame twin,
+    frame by frame (3 frames: none padded, none counted twice): its ranges, and so what
+    it computes, are the 1-frame model's."""
     data = calibration_set.backbone_features(
         frames[:3], {m: converted[m]["float32"] for m in ("content", "distortion")})
     net = parity_nets["aggregation"]
     one, two = (calibrated("aggregation", export_float32("aggregation", net, frames=n), net,
                            lambda: calibration_set.model_samples("aggregation", data),
-                           "minmax", 99.99) for n in (1, 2))
+                           estimator, 99.99) for n in (1, 2))
+    assert set(ranges_of(one).values()) == set(ranges_of(two).values())  # + a RESHAPE at 2
     content, distortion = data["content"][:2], data["distortion"][:2]
     np.testing.assert_array_equal(
         TFLiteRunner(two)(content, distortion),

@@ -160,8 +160,10 @@ def test_an_output_folder_that_is_a_file_fails_before_any_conversion(tmp_path):
 
 @pytest.mark.parametrize("output, problem", [
     ("taken", "taken: a folder; give the file to write"),
-    ("new/", "new/: a folder; give the file to write"),
+    ("new/", "new/: not a file name; give the file to write"),
     ("notes/out.json", "notes: a file, not a folder"),
+    ("missing/..", "missing/..: not a file name; give the file to write"),
+    ("new/.", "new/.: not a file name; give the file to write"),
 ])
 def test_an_output_file_path_that_cannot_be_one_is_refused(tmp_path, output, problem):
     from uvq_tflite.core.errors import UserInputError
@@ -187,6 +189,12 @@ def test_score_and_convert_refuse_an_output_in_the_way_before_the_work(tmp_path)
         assert result.stderr.strip().splitlines()[-1].endswith("a folder; give the file to write")
         assert "Traceback" not in result.stderr and "frames in" not in result.stderr
     assert [p.name for p in tmp_path.iterdir()] == ["aggregation_net_int8.tflite"]
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes((VIDEOS / "carphone_pristine.mp4").read_bytes())
+    result = run_cli("score", str(clip), "--output", f"{tmp_path}/./clip.mp4")
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith("clip.mp4: one of the clips to score; write elsewhere")
+    assert clip.read_bytes() == (VIDEOS / "carphone_pristine.mp4").read_bytes()
 
 
 def test_an_unwritable_output_folder_is_named(tmp_path, monkeypatch):

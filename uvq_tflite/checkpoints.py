@@ -48,7 +48,10 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path}: not a state dict (expected a mapping of "
                               f"names to tensors, got {type(state).__name__})")
     for key, value in state.items():
-        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
+        if not isinstance(key, str):
+            raise CheckpointError(f"{path}: not a state dict of tensors: key {repr(key)[:60]} "
+                                  f"is {type(key).__name__}, not a tensor name")
+        if not isinstance(value, torch.Tensor):
             raise CheckpointError(f"{path}: not a state dict of tensors: {repr(key)[:60]} is "
                                   f"{type(value).__name__}, not a tensor" + (
                                       "; save that state dict on its own"
@@ -72,8 +75,9 @@ def _weights_only_detail(message: str) -> str:
     head, _, tail = message.partition("WeightsUnpickler error:")
     lines = [line.strip() for line in (tail or head).splitlines() if line.strip()]
     if not tail:
-        lines = [line for line in lines if "unsupported global" in line.lower()] or lines
-    return lines[0].split(". ")[0].rstrip(".")[:160] if lines else "no detail"
+        lines = ([line for line in lines if "unsupported global" in line.lower()] or
+                 [line.removeprefix("Weights only load failed.").strip() for line in lines[:1]])
+    return lines[0].split(". ")[0].rstrip(".")[:160] if lines and lines[0] else "no detail"
 
 
 def _check_archive(path: Path) -> None:

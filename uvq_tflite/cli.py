@@ -242,6 +242,8 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     if args.output is not None:
         check_writable_file(args.output)  # before minutes of scoring
+        if any(Path(args.output).resolve() == Path(v).resolve() for v in args.videos):
+            raise UserInputError(f"{args.output}: one of the clips to score; write elsewhere")
     bad: list[str] = []
 
     def refuse(exc: Exception) -> None:
@@ -350,7 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="with --estimator percentile: the central percent kept")
     conv.add_argument("--io", default=IO_TYPES[0], choices=IO_TYPES,
                       help=f"full_int8 input and output type (default {IO_TYPES[0]})")
-    conv.set_defaults(func=cmd_convert)
+    conv.set_defaults(func=cmd_convert, parser=conv)
 
     quant = sub.add_parser("quantize", help="float32 .tflite -> INT8 .tflite")
     quant.add_argument("input")
@@ -359,18 +361,18 @@ def build_parser() -> argparse.ArgumentParser:
     quant.add_argument("--weight-only-ops", type=_weight_only_ops, default=list(WEIGHT_ONLY_OPS),
                        help="ops computed in float from INT8 weights dequantized at load "
                             f"(comma list; default {','.join(WEIGHT_ONLY_OPS)})")
-    quant.set_defaults(func=cmd_quantize)
+    quant.set_defaults(func=cmd_quantize, parser=quant)
 
     check = sub.add_parser("check-params", help="validate params.yaml")
     check.add_argument("--params", default="params.yaml")
-    check.set_defaults(func=cmd_check_params)
+    check.set_defaults(func=cmd_check_params, parser=check)
 
     tools = sub.add_parser("toolchain", help="record the installed tool versions in "
                                              "toolchain.yaml (stages declare them as params)")
     tools.add_argument("--file", default="toolchain.yaml")
     tools.add_argument("--check", action="store_true",
                        help="only compare; exit 2 if the installed tools differ")
-    tools.set_defaults(func=cmd_toolchain)
+    tools.set_defaults(func=cmd_toolchain, parser=tools)
 
     gate = sub.add_parser("gate", help="metrics/*.json against thresholds (make verify)")
     gate.add_argument("--params", default="params.yaml")
@@ -378,7 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
     gate.add_argument("--tflite-dir", default="models/tflite")
     gate.add_argument("--no-status", action="store_true",
                       help="skip the `dvc status` staleness check")
-    gate.set_defaults(func=cmd_gate)
+    gate.set_defaults(func=cmd_gate, parser=gate)
 
     score = sub.add_parser(
         "score", help="score video files as UVQ 1.5 does, PyTorch and TFLite side by side",
@@ -397,13 +399,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="rotate 90 degrees counter-clockwise first; auto: portrait clips")
     score.add_argument("--threads", type=_within(params.THREADS), default=2, help="LiteRT threads")
     score.add_argument("--output", help="write JSON here instead of a table on stdout")
-    score.set_defaults(func=cmd_score)
+    score.set_defaults(func=cmd_score, parser=score)
 
     rep = sub.add_parser("report", help="the pipeline's plots as an offline HTML page")
     rep.add_argument("--output", default="report/index.html")
     rep.add_argument("--against", help="revision to compare with (`dvc plots diff`); default "
                                        "HEAD~1 if there is one, `none` for no comparison")
-    rep.set_defaults(func=cmd_report)
+    rep.set_defaults(func=cmd_report, parser=rep)
 
     insp = sub.add_parser("inspect", help="operators, ranks and I/O of a .tflite file; "
                                           "exit 1 if it breaks the hardware rules")
@@ -415,12 +417,14 @@ def build_parser() -> argparse.ArgumentParser:
     insp.add_argument("--model", choices=MODELS,
                       help="network, for the NHWC check (default: the file's metadata, "
                            "else its name)")
-    insp.set_defaults(func=cmd_inspect)
+    insp.set_defaults(func=cmd_inspect, parser=insp)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args, unknown = build_parser().parse_known_args(argv)
+    if unknown:  # the command's parser says so, pointing at the command's --help
+        args.parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         return args.func(args)
     except UserInputError as exc:

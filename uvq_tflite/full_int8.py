@@ -1,13 +1,14 @@
 """Full-integer INT8 models: calibrated quantization and per-layer analysis.
 
-Both observe every intermediate tensor of a float model, which for the nine
-1080p patches of the distortion model would take about 11 GB; there they use
-the model's twin (ModelSpec.twin): the same wrapper on one patch, fed the
-patches one at a time. The twin's graph is the deployed graph without its
-reassembly tail, op for op, so its tensors map to the deployed ones by
+Both observe every intermediate tensor of a float model, one frame at a time.
+Where the deployed model does not take one frame per call they observe its twin
+instead, fed a call's parts one at a time: for distortion the same wrapper on
+one patch (keeping every tensor of the nine 1080p patches of a frame would take
+about 11 GB), for a model built for several frames per call the same network at
+one frame. A twin's graph is the deployed graph (without the distortion
+reassembly tail), op for op, so its tensors map to the deployed ones by
 position (the converter names a few of them differently at another batch size).
 """
-
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -19,10 +20,9 @@ from uvq_tflite.calibration import activation_ranges, quantization_ranges, range
 from uvq_tflite.core.registry import network
 from uvq_tflite.deploy import spec
 from uvq_tflite.describe import redescribed
-from uvq_tflite.export import export_twin
+from uvq_tflite.export import export_float32, export_twin
 from uvq_tflite.layers import layer_snr
 from uvq_tflite.quantize import quantize_full_int8
-from uvq_tflite.runtime import calls
 from uvq_tflite.tflite_file import inspect_bytes
 
 Calls = Iterable[Sequence[np.ndarray]]
@@ -31,18 +31,33 @@ Calls = Iterable[Sequence[np.ndarray]]
 def _observed(model: str, float_model: bytes, net: nn.Module) -> tuple[bytes, Callable]:
     """The float model whose tensors are observed, and how a call's inputs feed it."""
     twin = export_twin(model, net)
-    if twin is None:
+    if twin is not None:
+        return twin, spec(model).twin_calls
+    shapes = [t.shape for t in inspect_bytes(float_model).inputs]
+    if network(model).frames_per_call(shapes) == 1:
         return float_model, lambda inputs: [inputs]
-    return twin, spec(model).twin_calls
+    per_frame = [shape[0] for shape in network(model).input_shapes(1)]
+    return export_float32(model, net), lambda inputs: [
+        [array[i * k:(i + 1) * k] for array, k in zip(inputs, per_frame)]
+        for i in range(len(inputs[0]) // per_frame[0])]
+
+
+# Ops the converter adds or leaves out with the batch size (AggregationNet at 2 frames per
+# call has a RESHAPE before its FULLY_CONNECTED that it lacks at 1); quantization_ranges
+# gives their outputs their inputs' ranges.
+SHAPE_ONLY = ("RESHAPE", "SQUEEZE", "EXPAND_DIMS")
 
 
 def twin_names(twin: bytes, deployed: bytes) -> dict[str, str]:
-    """Twin tensor name -> deployed tensor name, input for input and op for op."""
+    """Twin tensor name -> deployed tensor name, input for input and op for op; the
+    deployed graph may hold SHAPE_ONLY ops the twin lacks, and a tail past its end."""
     ours, theirs = inspect_bytes(twin), inspect_bytes(deployed)
-    if [op.op for op in ours.graph] != [op.op for op in theirs.graph[:len(ours.graph)]]:
-        raise RuntimeError("the twin's graph is not the deployed graph's beginning")
     names = {a.name: b.name for a, b in zip(ours.inputs, theirs.inputs)}
-    for a, b in zip(ours.graph, theirs.graph):
+    remaining = iter(theirs.graph)
+    for a in ours.graph:
+        b = next((op for op in remaining if op.op == a.op or op.op not in SHAPE_ONLY), None)
+        if b is None or b.op != a.op:
+            raise RuntimeError("the twin's graph is not the deployed graph's beginning")
         names.update(zip(a.outputs, b.outputs))
     return names
 
@@ -52,29 +67,14 @@ def _split(calls: Calls, split: Callable) -> Iterator[Sequence[np.ndarray]]:
         yield from split(list(inputs))
 
 
-def _regrouped(samples: Calls, model: str, frames: int) -> Iterator[list[np.ndarray]]:
-    """Samples of one frame each as calls of a model built for `frames` frames per call;
-    the last call is padded with its last frame (runtime.calls), which min/max ignores."""
-    group: list[list[np.ndarray]] = []
-    for inputs in samples:
-        group.append(list(inputs))
-        if len(group) == frames:
-            yield [np.concatenate(parts) for parts in zip(*group)]
-            group = []
-    if group:
-        yield calls(model, [np.concatenate(parts) for parts in zip(*group)], frames)[0][0]
-
-
 def calibrated(model: str, float_model: bytes, net: nn.Module, samples: Callable[[], Calls],
                estimator: str, percentile: float, threads: int = 2, io: str = "int8") -> bytes:
     """The full-integer model of `float_model`, activation ranges measured on `samples()`
     (one frame each, as calibration_set.model_samples yields them), with `io` inputs and
     outputs (quantize.IO_TYPES)."""
-    frames = network(model).frames_per_call([t.shape for t in inspect_bytes(float_model).inputs])
     observed, split = _observed(model, float_model, net)
-    ranges = activation_ranges(
-        observed, lambda: _split(_regrouped(samples(), model, frames), split), estimator,
-        percentile, threads)
+    ranges = activation_ranges(observed, lambda: _split(samples(), split), estimator, percentile,
+                               threads)
     if observed is not float_model:
         names = twin_names(observed, float_model)
         ranges = {names[n]: r for n, r in ranges.items() if n in names}

@@ -218,7 +218,7 @@ def written_frames(info: VideoInfo) -> Iterator[np.ndarray]:
         raise VideoError(f"{path}: no frame could be decoded")
 
 
-def padding_frames(count: int) -> Iterator[np.ndarray]:
+def zero_frames(count: int) -> Iterator[np.ndarray]:
     """The zero frames the reference scores after a decode that ran short."""
     padding = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
     for _ in range(count):
@@ -231,4 +231,4 @@ def read_frames(info: VideoInfo) -> Iterator[np.ndarray]:
     for frame in written_frames(info):
         yield frame
         count += 1
-    yield from padding_frames(info.frame_count - count)
+    yield from zero_frames(info.frame_count - count)

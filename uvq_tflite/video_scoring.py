@@ -7,6 +7,7 @@ keys (`uvq1p5_score`, `per_frame_scores`, `frame_indices`).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from uvq_tflite.core.errors import UserInputError
 from uvq_tflite.core.registry import MODELS, SCORE_PRECISIONS, network
 from uvq_tflite.metrics import format_correlation, format_shares, pearson
 from uvq_tflite.reference import to_model_range
-from uvq_tflite.video import VideoError, VideoInfo, padding_frames, probe, written_frames
+from uvq_tflite.video import VideoError, VideoInfo, probe, written_frames, zero_frames
 
 Scorer = Callable[[np.ndarray], np.ndarray]  # NHWC frames in [-1, 1] -> scores [F]
 
@@ -114,10 +115,11 @@ def load_scorers(precisions: tuple[str, ...], checkpoint_dir: str | Path,
     return scorers
 
 
-def checkpoint_mismatches(precisions: tuple[str, ...], checkpoint_dir: Path,
+def _checkpoint_mismatches(precisions: tuple[str, ...], checkpoint_dir: Path,
                           models_dir: Path) -> list[str]:
     """One line per .tflite file whose metadata (describe.py) names another checkpoint
-    than the one `pytorch` scores with: its differences from pytorch then mean nothing."""
+    than the one `pytorch` scores with: its differences from pytorch then mean nothing.
+    Called once load_scorers has read every file it names."""
     from uvq_tflite.describe import metadata_of, sha256_of
     from uvq_tflite.tflite_file import read_tflite
 
@@ -130,7 +132,7 @@ def checkpoint_mismatches(precisions: tuple[str, ...], checkpoint_dir: Path,
         for precision in (p for p in precisions if p != "pytorch"):
             path = models_dir / network(model).tflite_name(precision)
             recorded = (metadata_of(read_tflite(path)) or {}).get("checkpoint_sha256")
-            if recorded and recorded != expected:
+            if isinstance(recorded, str) and recorded != expected:
                 lines.append(f"{path} was converted from another checkpoint than {checkpoint} "
                              f"(sha256 {recorded[:12]}..., not {expected[:12]}...); its scores "
                              f"do not compare with pytorch's")
@@ -169,7 +171,7 @@ def score_clip(info: VideoInfo, scorers: dict[str, Scorer],
     held = 0
     for held, frame in enumerate(written_frames(info), 1):
         score(frame)
-    for frame in padding_frames(info.frame_count - held):
+    for frame in zero_frames(info.frame_count - held):
         score(frame)
     result: dict = {"video_length": info.video_length, "fps": info.fps,
                     "orig_fps": info.orig_fps, "transpose": info.transpose,
@@ -200,7 +202,11 @@ def score_video(videos: str | Path | Iterable[str | Path], precisions: str | Ite
     VideoError, unless `on_error` is given: it is then called with the error
     and the clip is left out.
     """
-    paths = [videos] if isinstance(videos, (str, Path)) else list(dict.fromkeys(videos))
+    paths, seen = [], set()
+    for video in [videos] if isinstance(videos, (str, Path)) else videos:
+        if (key := os.path.normpath(os.fspath(video))) not in seen:  # named twice: scored once
+            seen.add(key)
+            paths.append(video)
     infos = []
     for path in paths:
         try:
@@ -214,7 +220,7 @@ def score_video(videos: str | Path | Iterable[str | Path], precisions: str | Ite
         return results
     precisions = parse_precisions(precisions)
     scorers = load_scorers(precisions, checkpoint_dir, models_dir, threads)
-    for line in checkpoint_mismatches(precisions, Path(checkpoint_dir), Path(models_dir)):
+    for line in _checkpoint_mismatches(precisions, Path(checkpoint_dir), Path(models_dir)):
         log(f"warning: {line}")
     for info in infos:
         progress = Progress(info.path, info.frame_count, "frames") if show_progress else None
@@ -237,7 +243,7 @@ def render_table(results: dict) -> str:
         precisions = [p for p in SCORE_PRECISIONS if p in clip]
         frames = len(clip[precisions[0]]["per_frame_scores"])
         padding = clip.get("padding_frames", 0)
-        padded = f"; the last {padding} are zeros padding a short decode, as in UVQ"
+        padded = f"; {padding} of them zeros padding a short decode, as in UVQ"
         lines = [f"{path}: {frames} frames ({clip['video_length']} s at {clip['fps']} fps"
                  f"{', transposed' if clip['transpose'] else ''}{padded if padding else ''})",
                  f"  {'precision':<10} {'UVQ score':>9}  {'max |d| vs pytorch':>18}  "

@@ -68,13 +68,15 @@ def check_writable_dir(directory: str | Path) -> None:
 
 def check_writable_file(path: str | Path) -> None:
     """UserInputError unless `path` can be written as a file (not a folder, nor a name
-    ending in a separator) in a folder that is writable or can be made; checked before
-    the work whose output it is."""
+    ending in a separator, `.` or `..`) in a folder that is writable or can be made;
+    checked before the work whose output it is."""
     text = os.fspath(path)
     if not text:
         raise UserInputError("an empty output path; give the file to write")
-    if text.endswith(os.sep) or Path(text).is_dir():
+    if Path(text).is_dir():
         raise UserInputError(f"{text}: a folder; give the file to write")
+    if text.endswith(os.sep) or os.path.basename(text) in (".", ".."):
+        raise UserInputError(f"{text}: not a file name; give the file to write")
     check_writable_dir(Path(text).parent)
 
 
