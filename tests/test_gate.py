@@ -150,7 +150,20 @@ def test_full_int8_must_be_integer_only_and_names_its_worst_layers(tmp_path, cap
     assert ("BREACH content full_int8: correlation 0.500000 < 0.99 "
             "(thresholds.full_int8.min_correlation); worst layers: #6 MEAN "
             "wrapper.net.features.1.block.1;;wrapper.net.features.1.block.1.fc2; "
-            "(19.8 dB, -11.3 dB)") in out
+            "(SNR 19.8 dB, down 11.3 dB from its input)") in out
+
+
+def test_a_constant_output_is_named_in_the_table_and_the_breach(tmp_path, capsys):
+    """A model that outputs one value (INT8 ranges clipping everything) has correlation 0,
+    which alone reads like any other shortfall."""
+    dead = {**metrics(0.0), "constant_output": True}
+    directory = write_metrics(tmp_path / "m", aggregation=(metrics(), metrics(0.99), dead))
+    code, out = gate(directory, tmp_path, capsys)
+    assert code == 1
+    row = next(line for line in out.splitlines() if line.startswith("aggregation  full_int8"))
+    assert row.split()[2] == "constant"
+    assert ("BREACH aggregation full_int8: correlation 0.000000 < 0.99 "
+            "(thresholds.full_int8.min_correlation): the output is one constant value") in out
 
 
 def test_quantized_sizes_are_gated_against_float32_and_explained_from_the_file(tmp_path,
@@ -224,3 +237,15 @@ def test_a_forbidden_op_counted_zero_times_is_no_breach(tmp_path, capsys):
         metrics(ops={"GATHER": 0, "CONV_2D": 1}), DEFAULTS[1], DEFAULTS[2]))
     code, out = gate(directory, tmp_path, capsys)
     assert code == 0, out
+
+
+def test_shares_read_as_percents_and_constant_outputs_are_flagged():
+    import numpy as np
+
+    from uvq_tflite.metrics import agreement, format_shares
+
+    assert (format_shares({"aggregation": 1.0, "content": 0.00022, "distortion": 0.123})
+            == "distortion 12%, content 0.022%, aggregation 100%")
+    reference = np.arange(6.0)
+    assert agreement(reference, np.full(6, 2.0))["constant_output"] is True
+    assert agreement(reference, reference + 1)["constant_output"] is False

@@ -57,7 +57,8 @@ def test_the_committed_params_are_valid():
      "weight_only_wi8_afp32"),
     (lambda p: p["checkpoints"].update(content="nowhere/content_net.pth"),
      "checkpoints.content: nowhere/content_net.pth does not exist"),
-    (lambda p: p.pop("thresholds"), "params.yaml.thresholds: missing"),
+    (lambda p: p.pop("thresholds"), "params.yaml: thresholds: missing"),
+    (lambda p: p.update(treshholds={}), "params.yaml: treshholds: unknown key; valid: "),
     (lambda p: p["quantization"].update(weight_only_ops=["DEPTHWISE"]),
      "quantization.weight_only_ops: 'DEPTHWISE' is not a TFLite builtin operator"),
     (lambda p: p["quantization"].update(weight_only_ops=["CONV_2D_TRANSPOSE"]),
@@ -97,6 +98,14 @@ def test_each_problem_is_named(tmp_path, change, message):
     found = problems(tmp_path, change)
     assert len(found) == 1, found
     assert message in found[0]
+
+
+def test_a_calibration_folder_without_clips_is_named(tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / ".notes").write_text("hidden")
+    found = problems(tmp_path, lambda p: p["calibration"].update(clips="mine"))
+    assert found == [f"{tmp_path / 'params.yaml'}: calibration.clips: mine holds no clips "
+                     f"(hidden files do not count)"]
 
 
 def test_all_problems_are_listed_at_once(tmp_path):

@@ -17,6 +17,7 @@ import numpy as np
 
 from uvq_tflite import reference
 from uvq_tflite.core.errors import UserInputError
+from uvq_tflite.core.files import visible_files
 from uvq_tflite.core.registry import network
 
 
@@ -29,7 +30,7 @@ def clips_in(directory: str | Path) -> list[Path]:
     directory = Path(directory)
     if not directory.is_dir():
         raise CalibrationError(f"{directory}: not a directory of calibration clips")
-    clips = sorted(p for p in directory.iterdir() if p.is_file() and not p.name.startswith("."))
+    clips = visible_files(directory)
     if not clips:
         raise CalibrationError(f"{directory}: holds no clips to calibrate on")
     return clips

@@ -206,6 +206,9 @@ def cmd_gate(args: argparse.Namespace) -> int:
         print(f"BREACH {breach}")
     print(f"verify: {'FAILED' if breaches else 'passed'} "
           f"({len(breaches)} breach{'es' if len(breaches) != 1 else ''})")
+    if breaches:
+        print("README.md: \"Verification\" says what each rule checks; \"Full-integer INT8\" "
+              "says where full_int8 loses accuracy, what is measured and what limits it")
     return EXIT_BREACH if breaches else EXIT_OK
 
 
@@ -374,10 +377,16 @@ def build_parser() -> argparse.ArgumentParser:
                        help="only compare; exit 2 if the installed tools differ")
     tools.set_defaults(func=cmd_toolchain, parser=tools)
 
-    gate = sub.add_parser("gate", help="metrics/*.json against thresholds (make verify)")
-    gate.add_argument("--params", default="params.yaml")
-    gate.add_argument("--metrics-dir", default="metrics")
-    gate.add_argument("--tflite-dir", default="models/tflite")
+    gate = sub.add_parser(
+        "gate", help="metrics/*.json against thresholds (make verify)",
+        description="Check the verify and score stages' metrics against params.yaml's "
+                    "thresholds and hardware rules, print a table, and exit 1 on any breach "
+                    "(2 if a metrics file is unreadable or malformed).")
+    gate.add_argument("--params", default="params.yaml", help="thresholds and videos to gate")
+    gate.add_argument("--metrics-dir", default="metrics",
+                      help="<model>.json and videos/<clip>.json from the pipeline")
+    gate.add_argument("--tflite-dir", default="models/tflite",
+                      help="the .tflite files, read to explain size and rank breaches")
     gate.add_argument("--no-status", action="store_true",
                       help="skip the `dvc status` staleness check")
     gate.set_defaults(func=cmd_gate, parser=gate)

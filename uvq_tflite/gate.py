@@ -35,8 +35,8 @@ def _worst_layers(metrics: dict) -> str:
     if not worst:
         return ""
     return "; worst layers: " + ", ".join(
-        f"#{w['layer']} {w['op']} {w['tensor']} ({w['snr_db']:.1f} dB, "
-        f"-{w['drop_db']:.1f} dB)" for w in worst)
+        f"#{w['layer']} {w['op']} {w['tensor']} (SNR {w['snr_db']:.1f} dB, "
+        f"down {w['drop_db']:.1f} dB from its input)" for w in worst)
 
 
 def _rank_detail(path: Path, max_rank: int) -> str:
@@ -79,8 +79,9 @@ def check_row(row: Row, thresholds: dict, tflite_dir: Path,
                             f"{_size_detail(path, float32_mb[row.model])}")
     minimum = thresholds[row.precision]["min_correlation"]
     if not m["correlation"] >= minimum:
+        constant = ": the output is one constant value" if m.get("constant_output") else ""
         row.breaches.append(f"correlation {m['correlation']:.6f} < {minimum} "
-                            f"(thresholds.{row.precision}.min_correlation)"
+                            f"(thresholds.{row.precision}.min_correlation){constant}"
                             f"{_worst_layers(m)}")
     if row.precision in INTEGER_ONLY and m["float_ops"]:
         ops = ", ".join(f"{op} x{n}" for op, n in m["float_ops"].items())
@@ -154,6 +155,7 @@ MODEL_SCHEMA: dict[str, Check] = {
     "nhwc_io": ((lambda v: isinstance(v, bool)), "true or false"),
     "ops": (_op_counts, "TFLite builtin op names (upper case) with counts"),
     "float_ops": (_op_counts, "TFLite builtin op names (upper case) with counts"),
+    "constant_output": ((lambda v: isinstance(v, bool)), "true or false"),
 }
 
 
@@ -168,7 +170,8 @@ VIDEO_SCHEMA: dict[str, Check] = {
                           f"null (constant scores) or {_CORRELATION[1]}"),
     "clipped": (_shares, f"network names ({', '.join(MODELS)}) with shares from 0 to 1"),
 }
-OPTIONAL = ("clipped",)  # only full-integer files clip (video_scoring's `clipped`)
+# only full-integer files clip (video_scoring's `clipped`); metrics before constant_output
+OPTIONAL = ("clipped", "constant_output")
 
 
 def _schema_problems(data: Any, schema: dict[str, Check]) -> list[str]:
@@ -273,7 +276,8 @@ def render(rows: list[Row], thresholds: dict, float32_mb: dict[str, float]) -> s
     lines = [header]
     for r in rows:
         m = r.metrics
-        lines.append((r.model, r.precision, f"{m['correlation']:.6f}", f"{m['max_abs_diff']:.4g}",
+        corr = "constant" if m.get("constant_output") else f"{m['correlation']:.6f}"
+        lines.append((r.model, r.precision, corr, f"{m['max_abs_diff']:.4g}",
                       f"{m['mean_abs_diff']:.4g}", f"{m['size_mb']:.2f}",
                       f"{size_vs_float32(r, float32_mb):.3f}", str(m["max_rank"]),
                       str(sum(forbidden_ops(r, thresholds).values())),

@@ -10,8 +10,10 @@ import numpy as np
 SNR_CAP_DB = 300.0  # reported when the arrays are identical (JSON has no infinity)
 
 
-def agreement(reference: np.ndarray, actual: np.ndarray) -> dict[str, float]:
-    """Pearson correlation, cosine similarity, abs diffs, relative L2 error and SNR (dB)."""
+def agreement(reference: np.ndarray, actual: np.ndarray) -> dict[str, float | bool]:
+    """Pearson correlation, cosine similarity, abs diffs, relative L2 error, SNR (dB), and
+    whether the output is one constant value (a model that computes nothing from its
+    inputs, e.g. INT8 ranges that clip everything, which a correlation of 0 hides)."""
     if reference.shape != actual.shape:
         raise ValueError(f"shape {actual.shape} differs from the reference {reference.shape}")
     ref = reference.astype(np.float64).ravel()
@@ -29,6 +31,7 @@ def agreement(reference: np.ndarray, actual: np.ndarray) -> dict[str, float]:
         "rel_l2": err_norm / ref_norm if ref_norm else err_norm,
         "snr_db": min(20 * math.log10(ref_norm / err_norm), SNR_CAP_DB)
         if err_norm and ref_norm else (SNR_CAP_DB if not err_norm else -SNR_CAP_DB),
+        "constant_output": bool(np.ptp(out) == 0),
     }
 
 
@@ -62,9 +65,13 @@ def format_correlation(value: float | None) -> str:
 
 
 def format_shares(shares: dict[str, float]) -> str:
-    """Shares per network in percent, in network order, two significant digits (so a
-    small share never reads as zero)."""
+    """Shares per network in percent, in network order: two significant digits (so a
+    small share never reads as zero), whole percents from 10 %."""
     from uvq_tflite.core.registry import MODELS
 
-    return ", ".join(f"{model} {shares[model] * 100:.2g}%" for model in MODELS
+    return ", ".join(f"{model} {_percent(shares[model] * 100)}%" for model in MODELS
                      if model in shares)
+
+
+def _percent(value: float) -> str:
+    return f"{value:.2g}" if value < 10 else f"{value:.0f}"

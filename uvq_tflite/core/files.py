@@ -108,3 +108,9 @@ def write_json(path: str | Path, data) -> None:
     """Indented strict JSON (no NaN or Infinity), written atomically."""
     write_atomic(path, (json.dumps(data, indent=2, sort_keys=True, allow_nan=False) + "\n")
                  .encode())
+
+
+def visible_files(directory: Path) -> list[Path]:
+    """The files of `directory` that are not hidden, in name order (a calibration
+    folder's clips)."""
+    return sorted(p for p in directory.iterdir() if p.is_file() and not p.name.startswith("."))

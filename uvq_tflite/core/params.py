@@ -9,6 +9,7 @@ from typing import Any, Callable
 import yaml
 
 from uvq_tflite.core.errors import UserInputError
+from uvq_tflite.core.files import visible_files
 from uvq_tflite.core.registry import MODELS, PRECISIONS, network
 
 PARAMS_FILE = Path("params.yaml")
@@ -120,16 +121,19 @@ def op_name_problems(ops: list[str]) -> list[str]:
 
 def _check_keys(problems: list[str], where: str, section: Any, valid: tuple[str, ...],
                 required: bool = True) -> dict:
+    """`section` if it is a mapping; a problem for each unknown or missing key of it
+    (`where` is its dotted name, empty for the file itself)."""
     if not isinstance(section, dict):
-        problems.append(f"{where}: expected a mapping with keys {', '.join(valid)}")
+        problems.append(f"{where or 'the file'}: expected a mapping with keys {', '.join(valid)}")
         return {}
+    prefix = f"{where}." if where else ""
     for key in section:
         if key not in valid:
-            problems.append(f"{where}.{key}: unknown key; valid: {', '.join(valid)}")
+            problems.append(f"{prefix}{key}: unknown key; valid: {', '.join(valid)}")
     if required:
         for key in valid:
             if key not in section:
-                problems.append(f"{where}.{key}: missing")
+                problems.append(f"{prefix}{key}: missing")
     return section
 
 
@@ -273,8 +277,12 @@ def _calibration(problems: list[str], section: dict, root: Path) -> None:
     if not isinstance(clips, str) or not clips:
         problems.append(f"calibration.clips: expected a directory of video files, got "
                         f"{_short(clips)}")
-    elif not (root / clips).is_dir() and Path(clips) != GENERATED_CALIBRATION_CLIPS:
+    elif Path(clips) == GENERATED_CALIBRATION_CLIPS:
+        return  # written by the calibration_clips stage
+    elif not (root / clips).is_dir():
         problems.append(f"calibration.clips: {clips} is not a directory")
+    elif not visible_files(root / clips):
+        problems.append(f"calibration.clips: {clips} holds no clips (hidden files do not count)")
 
 
 def _clips(problems: list[str], section: dict) -> None:
@@ -348,7 +356,7 @@ def load_params(path: str | Path = PARAMS_FILE, sections: tuple[str, ...] = SECT
     params = read_yaml(Path(path))
     path = Path(path)
     problems: list[str] = []
-    params = _check_keys(problems, path.name, params, SECTIONS)
+    params = _check_keys(problems, "", params, SECTIONS)
     for name, section in params.items():
         if name not in sections:
             continue
