@@ -193,7 +193,8 @@ def test_score_and_convert_refuse_an_output_in_the_way_before_the_work(tmp_path)
     clip.write_bytes((VIDEOS / "carphone_pristine.mp4").read_bytes())
     result = run_cli("score", str(clip), "--output", f"{tmp_path}/./clip.mp4")
     assert result.returncode == 2
-    assert result.stderr.strip().endswith("clip.mp4: one of the clips to score; write elsewhere")
+    assert result.stderr.strip().endswith(
+        "clip.mp4: also an input of this command; write the output elsewhere")
     assert clip.read_bytes() == (VIDEOS / "carphone_pristine.mp4").read_bytes()
 
 

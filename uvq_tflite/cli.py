@@ -127,9 +127,7 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     if quantized := sum(inspect_bytes(float_model, args.input).quantized.values()):
         raise UserInputError(f"{args.input}: not a float32 model ({quantized} quantized "
                              f"tensors); quantize takes the float32 .tflite")
-    if Path(args.output).resolve() == Path(args.input).resolve():
-        raise UserInputError(f"{args.output}: the output would replace the float32 input")
-    check_writable_file(args.output)
+    check_writable_file(args.output, [args.input])
     log(f"quantizing {args.input} ({args.recipe})")
     write_atomic(args.output, quantize_int8(float_model, args.recipe, args.weight_only_ops))
     _report(Path(args.output), started, float_model)
@@ -244,9 +242,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     from uvq_tflite.video_scoring import parse_precisions, render_table, score_video
 
     if args.output is not None:
-        check_writable_file(args.output)  # before minutes of scoring
-        if any(Path(args.output).resolve() == Path(v).resolve() for v in args.videos):
-            raise UserInputError(f"{args.output}: one of the clips to score; write elsewhere")
+        check_writable_file(args.output, args.videos)  # before minutes of scoring
     bad: list[str] = []
 
     def refuse(exc: Exception) -> None:

@@ -55,32 +55,36 @@ def _pytorch_scorer(checkpoint_dir: Path) -> Scorer:
 
 
 def _tflite_scorer(models_dir: Path, precision: str, threads: int) -> Scorer:
+    from uvq_tflite.describe import metadata_of
     from uvq_tflite.runtime import TFLiteRunner
     from uvq_tflite.tflite_file import read_tflite
 
-    runners, per_call, problems = {}, {}, []
+    runners, per_call, checkpoints, problems = {}, {}, {}, []
     for model in MODELS:
         path = models_dir / network(model).tflite_name(precision)
         try:
-            runners[model] = TFLiteRunner(read_tflite(path), threads, str(path),
+            data = read_tflite(path)
+            runners[model] = TFLiteRunner(data, threads, str(path),
                                           count_clipping=precision == "full_int8")
         except UserInputError as exc:
             problems.append(str(exc))
             continue
+        checkpoints[model] = path, (metadata_of(data) or {}).get("checkpoint_sha256")
         per_call[model] = network(model).frames_per_call(
             [list(d["shape"]) for d in runners[model].inputs])
         if not per_call[model]:
             problems.append(f"{path}: its inputs are not those of the {model} network")
     if problems:
         raise UserInputError("\n".join(problems))
-    return _TFLiteScorer(runners, per_call)
+    return _TFLiteScorer(runners, per_call, checkpoints)
 
 
 class _TFLiteScorer:
-    """The three .tflite files of one precision, scoring frames as one chain."""
+    """The three .tflite files of one precision, scoring frames as one chain;
+    `checkpoints`: model -> (its file, the checkpoint sha256 the file's metadata records)."""
 
-    def __init__(self, runners: dict, per_call: dict[str, int]):
-        self.runners, self.per_call = runners, per_call
+    def __init__(self, runners: dict, per_call: dict[str, int], checkpoints: dict):
+        self.runners, self.per_call, self.checkpoints = runners, per_call, checkpoints
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         from uvq_tflite.scoring import tflite_scores
@@ -115,23 +119,19 @@ def load_scorers(precisions: tuple[str, ...], checkpoint_dir: str | Path,
     return scorers
 
 
-def _checkpoint_mismatches(precisions: tuple[str, ...], checkpoint_dir: Path,
-                          models_dir: Path) -> list[str]:
+def _checkpoint_mismatches(scorers: dict[str, Scorer], checkpoint_dir: Path) -> list[str]:
     """One line per .tflite file whose metadata (describe.py) names another checkpoint
-    than the one `pytorch` scores with: its differences from pytorch then mean nothing.
-    Called once load_scorers has read every file it names."""
-    from uvq_tflite.describe import metadata_of, sha256_of
-    from uvq_tflite.tflite_file import read_tflite
+    than the one `pytorch` scores with: its differences from pytorch then mean nothing."""
+    from uvq_tflite.describe import sha256_of
 
-    if "pytorch" not in precisions:
+    if "pytorch" not in scorers:
         return []
     lines = []
     for model in MODELS:
         checkpoint = checkpoint_dir / f"{network(model).file_stem}.pth"
         expected = sha256_of(checkpoint)
-        for precision in (p for p in precisions if p != "pytorch"):
-            path = models_dir / network(model).tflite_name(precision)
-            recorded = (metadata_of(read_tflite(path)) or {}).get("checkpoint_sha256")
+        for scorer in scorers.values():
+            path, recorded = getattr(scorer, "checkpoints", {}).get(model, (None, None))
             if isinstance(recorded, str) and recorded != expected:
                 lines.append(f"{path} was converted from another checkpoint than {checkpoint} "
                              f"(sha256 {recorded[:12]}..., not {expected[:12]}...); its scores "
@@ -218,9 +218,8 @@ def score_video(videos: str | Path | Iterable[str | Path], precisions: str | Ite
     results = {}
     if not infos:
         return results
-    precisions = parse_precisions(precisions)
-    scorers = load_scorers(precisions, checkpoint_dir, models_dir, threads)
-    for line in _checkpoint_mismatches(precisions, Path(checkpoint_dir), Path(models_dir)):
+    scorers = load_scorers(parse_precisions(precisions), checkpoint_dir, models_dir, threads)
+    for line in _checkpoint_mismatches(scorers, Path(checkpoint_dir)):
         log(f"warning: {line}")
     for info in infos:
         progress = Progress(info.path, info.frame_count, "frames") if show_progress else None

@@ -16,6 +16,7 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from uvq_tflite.core.errors import UserInputError
@@ -66,10 +67,10 @@ def check_writable_dir(directory: str | Path) -> None:
         raise UserInputError(f"{directory}: {where}not writable")
 
 
-def check_writable_file(path: str | Path) -> None:
+def check_writable_file(path: str | Path, inputs: Iterable[str | Path] = ()) -> None:
     """UserInputError unless `path` can be written as a file (not a folder, nor a name
-    ending in a separator, `.` or `..`) in a folder that is writable or can be made;
-    checked before the work whose output it is."""
+    ending in a separator, `.` or `..`) in a folder that is writable or can be made,
+    and is none of the work's `inputs`; checked before the work whose output it is."""
     text = os.fspath(path)
     if not text:
         raise UserInputError("an empty output path; give the file to write")
@@ -77,6 +78,8 @@ def check_writable_file(path: str | Path) -> None:
         raise UserInputError(f"{text}: a folder; give the file to write")
     if text.endswith(os.sep) or os.path.basename(text) in (".", ".."):
         raise UserInputError(f"{text}: not a file name; give the file to write")
+    if any(Path(text).resolve() == Path(source).resolve() for source in inputs):
+        raise UserInputError(f"{text}: also an input of this command; write the output elsewhere")
     check_writable_dir(Path(text).parent)
 
 
