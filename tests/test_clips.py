@@ -27,7 +27,7 @@ def test_a_clip_reads_as_its_settings_say(tmp_path):
     path.write_bytes(clip_bytes(settings, 30))
     info = video.probe(path)
     assert (info.width, info.height, info.video_length, info.orig_fps) == (96, 64, 2, 10)
-    frames = list(video.read_frames(info))
+    frames = list(video.ScoredFrames(info))
     assert len(frames) == 2 and frames[0].shape == (1080, 1920, 3)
     assert not (frames[0] == frames[1]).all()  # the scene moves
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 import yaml
-from conftest import REPO
+from conftest import REPO, VIDEOS
 
 from uvq_tflite.core.params import ParamsError, load_params
 
@@ -130,3 +130,31 @@ def test_check_params_cli_exits_2_with_one_line_per_problem(tmp_path):
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 2
     assert "Traceback" not in result.stderr
+
+
+def test_check_params_probes_the_clips_it_names(tmp_path):
+    # what the calibration_frames and score stages would refuse, said before DVC runs
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("not a video")
+    (tmp_path / "mine" / "carphone.mp4").symlink_to(VIDEOS / "carphone_pristine.mp4")
+    (tmp_path / "broken.mp4").write_bytes(b"\0" * 64)
+
+    def point_at_mine(p):
+        p["calibration"].update(clips="mine", frames_per_clip=21)  # carphone: 20 at 4 fps
+        p["videos"]["synthetic_high"] = "broken.mp4"
+    path = write_params(tmp_path, point_at_mine)
+    result = subprocess.run([sys.executable, "-m", "uvq_tflite", "check-params", "--params",
+                             str(path)], capture_output=True, text=True)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 3, result.stderr
+    mine = tmp_path / "mine"
+    assert f"calibration.clips: {mine / 'carphone.mp4'}: at most 20 frames at 4 fps (5 s), " \
+           f"fewer than the 21 frames_per_clip" in lines[0]
+    assert f"calibration.clips: {mine / 'notes.txt'}: not a readable video" in lines[1]
+    assert f"videos.synthetic_high: {tmp_path / 'broken.mp4'}: not a readable video" in lines[2]
+    path = write_params(tmp_path, lambda p: p["calibration"].update(clips="mine",
+                                                                   frames_per_clip=20))
+    (tmp_path / "mine" / "notes.txt").unlink()
+    result = subprocess.run([sys.executable, "-m", "uvq_tflite", "check-params", "--params",
+                             str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

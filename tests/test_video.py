@@ -50,7 +50,7 @@ def test_real_clip_frames_are_the_reference_readers_bytes(clip, reference):
     assert info.frame_indices() == expected["frame_indices"]
     # all that ffmpeg writes (one more than UVQ keeps), then what UVQ keeps
     assert written_by_reader(VIDEOS / clip) == expected["frame_sha256"]
-    kept = [sha256(f) for f in video.read_frames(info)]
+    kept = [sha256(f) for f in video.ScoredFrames(info)]
     assert kept == expected["frame_sha256"][:info.frame_count]
 
 
@@ -105,8 +105,9 @@ def test_reader_writes_what_ffmpeg_5_1_writes(name, tmp_path):
 def test_short_decode_is_padded_with_zero_frames(tmp_path):
     # 4 frames at 0.5 fps last 8 s: UVQ scores 8 frames, ffmpeg writes 7, the 8th is zeros
     info = video.probe(write_clip(tmp_path / "slow.mp4", rate=Fraction(1, 2), count=4))
-    frames = list(video.read_frames(info))
-    assert (info.video_length, len(frames)) == (8, 8)
+    scored = video.ScoredFrames(info)
+    frames = list(scored)
+    assert (info.video_length, len(frames), scored.padding) == (8, 8, 1)
     assert frames[6].any() and not frames[7].any()
     assert len(list(video.written_frames(info))) == 7
 
@@ -123,7 +124,7 @@ def test_reader_streams_instead_of_holding_the_clip(tmp_path):
     info = video.probe(write_clip(tmp_path / "long.mp4", rate=5, count=200))
     tracemalloc.start()
     try:
-        count = sum(1 for _ in video.read_frames(info))
+        count = sum(1 for _ in video.ScoredFrames(info))
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -142,5 +143,5 @@ def test_decoding_stops_once_every_kept_frame_is_read(tmp_path, monkeypatch):
             yield frame
 
     monkeypatch.setattr(video, "_decoded", counting)
-    assert sum(1 for _ in video.read_frames(info)) == 4
+    assert sum(1 for _ in video.ScoredFrames(info)) == 4
     assert len(decoded) < 100

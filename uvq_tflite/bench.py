@@ -198,8 +198,8 @@ def bench_latency(tflite_dir: Path, threads: int, runs: int, warmup: int) -> dic
 
 LONG_CLIP = {"seconds": 600, "fps": 2, "width": 1920, "height": 1080, "seed": 0}
 SCORED_CLIP = {"seconds": 10, "fps": 25, "width": 640, "height": 360, "seed": 0}
-READ_ONLY = ("import sys; from uvq_tflite.video import probe, read_frames; "
-             "print(sum(1 for _ in read_frames(probe(sys.argv[1]))))")
+READ_ONLY = ("import sys; from uvq_tflite.video import ScoredFrames, probe; "
+             "print(sum(1 for _ in ScoredFrames(probe(sys.argv[1]))))")
 
 
 def bench_video(tflite_dir: Path, checkpoint_dir: Path) -> dict:

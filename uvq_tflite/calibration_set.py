@@ -71,10 +71,31 @@ def _clip_frames(clip, fps: int, wanted: int, rng: np.random.Generator) -> list[
         held = sum(1 for _ in written_frames(info))
     if held < wanted:
         padded = f" ({info.frame_count} with UVQ's zero padding)" if held < info.frame_count else ""
-        raise CalibrationError(f"{clip}: {held} frames at {fps} fps{padded}, fewer than the "
-                               f"{wanted} frames_per_clip asked for; raise the calibration fps "
-                               f"or lower the frames per clip")
+        raise CalibrationError(_too_few(clip, f"{held} frames at {fps} fps{padded}", wanted))
     return _frames_at(info, _pick(held, wanted, rng))[0]
+
+
+def _too_few(clip, frames: str, wanted: int) -> str:
+    return (f"{clip}: {frames}, fewer than the {wanted} frames_per_clip asked for; raise the "
+            f"calibration fps or lower the frames per clip")
+
+
+def clip_problems(directory: str | Path, fps: int, frames_per_clip: int) -> list[str]:
+    """What `sample_frames` would refuse that probing tells without decoding, one line
+    per clip: no readable video, or fewer frames than asked for even with UVQ's padding."""
+    from uvq_tflite.video import probe
+
+    problems = []
+    for clip in clips_in(directory):
+        try:
+            info = probe(clip, fps)
+        except UserInputError as exc:
+            problems.append(str(exc))
+            continue
+        if info.frame_count < frames_per_clip:
+            problems.append(_too_few(clip, f"at most {info.frame_count} frames at {fps} fps "
+                                           f"({info.video_length} s)", frames_per_clip))
+    return problems
 
 
 def _pick(available: int, wanted: int, rng: np.random.Generator) -> set[int]:

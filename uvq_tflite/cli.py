@@ -11,7 +11,7 @@ from pathlib import Path
 from uvq_tflite.core.console import EXIT_BREACH, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, log
 from uvq_tflite.core.errors import UserInputError
 from uvq_tflite.core.registry import MODELS, PRECISIONS, SCORE_PRECISIONS, network
-from uvq_tflite.video import TRANSPOSE_MODES
+from uvq_tflite.video import TRANSPOSE_MODES, probe
 
 
 def _choices(value: str, valid: tuple[str, ...]) -> tuple[str, ...]:
@@ -135,11 +135,33 @@ def cmd_quantize(args: argparse.Namespace) -> int:
 
 
 def cmd_check_params(args: argparse.Namespace) -> int:
-    from uvq_tflite.core.params import load_params
+    from uvq_tflite.core.params import ParamsError, load_params
 
-    load_params(args.params)
+    params = load_params(args.params)
+    if problems := _unreadable_clips(params, Path(args.params).parent):
+        raise ParamsError("\n".join(f"{args.params}: {p}" for p in problems))
     log(f"{args.params}: ok")
     return EXIT_OK
+
+
+def _unreadable_clips(params: dict, root: Path) -> list[str]:
+    """The clips params names that exist but that a stage would refuse (the generated
+    ones do not exist yet): calibration clips and the scored videos, probed, not decoded."""
+    from uvq_tflite.calibration_set import clip_problems
+    from uvq_tflite.core.params import GENERATED_CALIBRATION_CLIPS
+
+    calibration, scoring = params["calibration"], params["scoring"]
+    problems = []
+    if Path(calibration["clips"]) != GENERATED_CALIBRATION_CLIPS:
+        problems += [f"calibration.clips: {line}" for line in clip_problems(
+            root / calibration["clips"], calibration["fps"], calibration["frames_per_clip"])]
+    for name, path in params["videos"].items():
+        if (root / path).is_file():
+            try:
+                probe(root / path, scoring["fps"], scoring["transpose"])
+            except UserInputError as exc:
+                problems.append(f"videos.{name}: {exc}")
+    return problems
 
 
 def cmd_toolchain(args: argparse.Namespace) -> int:

@@ -201,7 +201,7 @@ def _sampled(container, stream, path: Path, info: VideoInfo) -> Iterator[np.ndar
 
 def written_frames(info: VideoInfo) -> Iterator[np.ndarray]:
     """The uint8 [1080, 1920, 3] frames the reference's ffmpeg writes, at most
-    `info.frame_count`: fewer when the decode runs short (`read_frames` pads those).
+    `info.frame_count`: fewer when the decode runs short (`ScoredFrames` pads those).
 
     VideoError if the clip cannot be read or yields no frame at all (the
     reference stops there too).
@@ -218,17 +218,19 @@ def written_frames(info: VideoInfo) -> Iterator[np.ndarray]:
         raise VideoError(f"{path}: no frame could be decoded")
 
 
-def zero_frames(count: int) -> Iterator[np.ndarray]:
-    """The zero frames the reference scores after a decode that ran short."""
-    padding = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
-    for _ in range(count):
-        yield padding
+class ScoredFrames:
+    """Exactly `info.frame_count` frames, as the reference scores them: `written_frames`,
+    then zero frames for a decode that ran short. Once iterated, `padding` says how
+    many of them were those zeros."""
 
+    def __init__(self, info: VideoInfo):
+        self.info, self.padding = info, None
 
-def read_frames(info: VideoInfo) -> Iterator[np.ndarray]:
-    """Exactly `info.frame_count` frames: `written_frames`, zero-padded like the reference."""
-    count = 0
-    for frame in written_frames(info):
-        yield frame
-        count += 1
-    yield from zero_frames(info.frame_count - count)
+    def __iter__(self) -> Iterator[np.ndarray]:
+        held = 0
+        for held, frame in enumerate(written_frames(self.info), 1):
+            yield frame
+        self.padding = self.info.frame_count - held
+        zeros = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+        for _ in range(self.padding):
+            yield zeros

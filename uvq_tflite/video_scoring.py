@@ -18,7 +18,7 @@ from uvq_tflite.core.errors import UserInputError
 from uvq_tflite.core.registry import MODELS, SCORE_PRECISIONS, network
 from uvq_tflite.metrics import format_correlation, format_shares, pearson
 from uvq_tflite.reference import to_model_range
-from uvq_tflite.video import VideoError, VideoInfo, probe, written_frames, zero_frames
+from uvq_tflite.video import ScoredFrames, VideoError, VideoInfo, probe
 
 Scorer = Callable[[np.ndarray], np.ndarray]  # NHWC frames in [-1, 1] -> scores [F]
 
@@ -161,21 +161,16 @@ def score_clip(info: VideoInfo, scorers: dict[str, Scorer],
     for scorer in scorers.values():
         _take_clipped(scorer)  # count this clip's values only
 
-    def score(frame: np.ndarray) -> None:
+    frames = ScoredFrames(info)
+    for frame in frames:
         batch = to_model_range(frame)[None]
         for precision, scorer in scorers.items():
             per_frame[precision].append(float(scorer(batch)[0]))
         if progress:
             progress.advance()
-
-    held = 0
-    for held, frame in enumerate(written_frames(info), 1):
-        score(frame)
-    for frame in zero_frames(info.frame_count - held):
-        score(frame)
     result: dict = {"video_length": info.video_length, "fps": info.fps,
                     "orig_fps": info.orig_fps, "transpose": info.transpose,
-                    "duration": info.duration, "padding_frames": info.frame_count - held}
+                    "duration": info.duration, "padding_frames": frames.padding}
     indices = info.frame_indices()
     for precision, scores in per_frame.items():
         result[precision] = {"uvq1p5_score": float(np.mean(scores, dtype=np.float64)),
