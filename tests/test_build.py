@@ -19,6 +19,7 @@ from conftest import REPO
 from pipeline_helpers import BIN, copy_project, run
 
 from uvq_tflite.core.registry import MODELS, network
+from uvq_tflite.report import resolved_plots
 
 
 def test_make_clean_removes_generated_files_and_keeps_tracked_ones(tmp_path):
@@ -170,6 +171,18 @@ def test_the_report_draws_every_plot_with_no_network_and_no_script(tmp_path):
         f"metrics/plots/videos/{clip}.json" for clip in videos]
     assert sorted(titles) == sorted(expected)
     assert all(f.count("<svg") == 1 and f.count("<path") >= 10 for f in figures)
+
+
+def test_every_plot_colours_its_series_and_marks_the_revision_apart(monkeypatch):
+    # DVC's own templates colour by revision: one colour for every precision in a report
+    # of the workspace alone. The .dvc/plots templates colour by series.
+    monkeypatch.chdir(REPO)
+    monkeypatch.setenv("PATH", f"{BIN}:{os.environ['PATH']}")
+    for title, entries in resolved_plots(None).items():
+        encoding = entries[0]["content"]["encoding"]
+        assert encoding["color"]["field"] == "field", title
+        assert {encoding.get("strokeDash", {}).get("field"),
+                encoding.get("shape", {}).get("field")} >= {"rev"}, title
 
 
 def test_the_report_outside_the_checkout_says_where_to_run_it(tmp_path, monkeypatch, capsys):
