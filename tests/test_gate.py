@@ -224,17 +224,38 @@ def test_a_malformed_correlation_is_bad_input_named_with_its_file(tmp_path, caps
     (lambda m: m.update(nhwc_io="no"), 'int8.nhwc_io: "no" is invalid'),
     (lambda m: m.update(ops={"gather": 1}), "int8.ops"),
     (lambda m: m.pop("size_mb"), "int8.size_mb: missing"),
+    (lambda m: m.update(worst_layers="oops"), "int8.worst_layers: \"oops\" is invalid"),
+    (lambda m: m.update(worst_layers=[{"layer": 6, "op": "MEAN", "tensor": "t",
+                                       "snr_db": None, "drop_db": 1.0}]),
+     "int8.worst_layers: [{\"layer\": 6"),
 ])
 def test_every_value_the_gate_reads_is_checked(tmp_path, capsys, change, shown):
     bad = metrics(0.99)
     change(bad)
     directory = write_metrics(tmp_path / "m", aggregation=(DEFAULTS[0], bad, DEFAULTS[2]))
-    assert shown in refused(directory, tmp_path, capsys)
+    err = refused(directory, tmp_path, capsys)
+    assert shown in err and len(err.strip().splitlines()) == 1, err
 
 
-def test_a_forbidden_op_counted_zero_times_is_no_breach(tmp_path, capsys):
+@pytest.mark.parametrize("frames, shown", [(None, "frames: null is missing or invalid"),
+                                           ("3", 'frames: "3" is missing or invalid')])
+def test_a_video_file_is_checked_beyond_its_precisions(tmp_path, capsys, frames, shown):
+    directory = write_metrics(tmp_path / "m")
+    path = directory / "videos" / "synthetic_low.json"
+    data = json.loads(path.read_text())
+    if frames is None:
+        del data["frames"]
+    else:
+        data["frames"] = frames
+    path.write_text(json.dumps(data))
+    err = refused(directory, tmp_path, capsys)
+    assert shown in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_an_op_counted_zero_times_is_no_breach(tmp_path, capsys):
     directory = write_metrics(tmp_path / "m", distortion=(
-        metrics(ops={"GATHER": 0, "CONV_2D": 1}), DEFAULTS[1], DEFAULTS[2]))
+        metrics(ops={"GATHER": 0, "CONV_2D": 1}), DEFAULTS[1],
+        metrics(0.995, float_ops={"LOGISTIC": 0})))
     code, out = gate(directory, tmp_path, capsys)
     assert code == 0, out
 

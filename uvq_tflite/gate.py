@@ -83,8 +83,8 @@ def check_row(row: Row, thresholds: dict, tflite_dir: Path,
         row.breaches.append(f"correlation {m['correlation']:.6f} < {minimum} "
                             f"(thresholds.{row.precision}.min_correlation){constant}"
                             f"{_worst_layers(m)}")
-    if row.precision in INTEGER_ONLY and m["float_ops"]:
-        ops = ", ".join(f"{op} x{n}" for op, n in m["float_ops"].items())
+    if row.precision in INTEGER_ONLY and (float_ops := _counted(m["float_ops"])):
+        ops = ", ".join(f"{op} x{n}" for op, n in float_ops.items())
         row.breaches.append(f"not integer-only: {ops} compute in float")
     if m["max_rank"] > thresholds["max_rank"]:
         path = tflite_dir / network(row.model).tflite_name(row.precision)
@@ -148,6 +148,17 @@ def _op_counts(v: Any) -> bool:
         and _count(n) for op, n in v.items())
 
 
+_LAYER_FIELDS: dict[str, Callable[[Any], bool]] = {
+    "layer": _count, "op": (lambda v: isinstance(v, str)), "tensor": (lambda v: isinstance(v, str)),
+    "snr_db": _number()[0], "drop_db": _number()[0]}
+
+
+def _worst_layer_list(v: Any) -> bool:
+    return isinstance(v, list) and all(
+        isinstance(w, dict) and all(k in w and ok(w[k]) for k, ok in _LAYER_FIELDS.items())
+        for w in v)
+
+
 _CORRELATION = _number(-1, 1)
 MODEL_SCHEMA: dict[str, Check] = {
     "correlation": _CORRELATION, "max_abs_diff": _number(0), "mean_abs_diff": _number(0),
@@ -156,6 +167,7 @@ MODEL_SCHEMA: dict[str, Check] = {
     "ops": (_op_counts, "TFLite builtin op names (upper case) with counts"),
     "float_ops": (_op_counts, "TFLite builtin op names (upper case) with counts"),
     "constant_output": ((lambda v: isinstance(v, bool)), "true or false"),
+    "worst_layers": (_worst_layer_list, "a list of {layer, op, tensor, snr_db, drop_db}"),
 }
 
 
@@ -170,8 +182,11 @@ VIDEO_SCHEMA: dict[str, Check] = {
                           f"null (constant scores) or {_CORRELATION[1]}"),
     "clipped": (_shares, f"network names ({', '.join(MODELS)}) with shares from 0 to 1"),
 }
-# only full-integer files clip (video_scoring's `clipped`); metrics before constant_output
-OPTIONAL = ("clipped", "constant_output")
+# values of a video file outside its precisions
+VIDEO_TOP: dict[str, Check] = {"frames": ((lambda v: _count(v) and v > 0), "a whole number >= 1")}
+# only full-integer files clip (video_scoring's `clipped`) and name worst layers (verify);
+# metrics before constant_output
+OPTIONAL = ("clipped", "constant_output", "worst_layers")
 
 
 def _schema_problems(data: Any, schema: dict[str, Check]) -> list[str]:
@@ -179,6 +194,10 @@ def _schema_problems(data: Any, schema: dict[str, Check]) -> list[str]:
     if not isinstance(data, dict):
         return [f"expected an object with {', '.join(precisions)}"]
     problems = []
+    for key, (ok, expected) in (VIDEO_TOP if schema is VIDEO_SCHEMA else {}).items():
+        if not ok(data.get(key)):
+            problems.append(f"{key}: {_short(data.get(key))} is missing or invalid; "
+                            f"expected {expected}")
     for precision in precisions:
         row = data.get(precision)
         if not isinstance(row, dict):
@@ -259,10 +278,15 @@ def render_videos(videos: dict[str, dict], thresholds: dict) -> str:
     return "\n".join(lines)
 
 
+def _counted(ops: dict[str, int]) -> dict[str, int]:
+    """Op counts without the ops counted zero times."""
+    return {op: n for op, n in ops.items() if n > 0}
+
+
 def forbidden_ops(row: Row, thresholds: dict) -> dict[str, int]:
     """The row's operators that thresholds.forbidden_ops names, with their counts."""
-    return {op: n for op, n in row.metrics["ops"].items()
-            if op in thresholds["forbidden_ops"] and n > 0}
+    return {op: n for op, n in _counted(row.metrics["ops"]).items()
+            if op in thresholds["forbidden_ops"]}
 
 
 def float32_sizes(rows: list[Row]) -> dict[str, float]:
