@@ -270,3 +270,36 @@ def test_shares_read_as_percents_and_constant_outputs_are_flagged():
     reference = np.arange(6.0)
     assert agreement(reference, np.full(6, 2.0))["constant_output"] is True
     assert agreement(reference, reference + 1)["constant_output"] is False
+
+
+def test_outputs_edited_or_deleted_after_repro_are_named(tmp_path):
+    """What `dvc status` misses (an edit that keeps size and mtime): tampered_outputs reads
+    every gated output's md5 against dvc.lock, for stages dvc.yaml still has."""
+    import hashlib
+
+    import yaml
+
+    from uvq_tflite.gate import tampered_outputs
+
+    def md5(data: bytes) -> str:
+        return hashlib.md5(data).hexdigest()
+
+    (tmp_path / "models" / "tflite").mkdir(parents=True)
+    (tmp_path / "models" / "tflite" / "a.tflite").write_bytes(b"as written")
+    (tmp_path / "models" / "tflite" / "b.tflite").write_bytes(b"edited")
+    outs = {"convert@a": ("models/tflite/a.tflite", md5(b"as written")),
+            "convert@b": ("models/tflite/b.tflite", md5(b"as written")),
+            "quantize@c": ("models/tflite/c.tflite", md5(b"gone")),
+            "removed@d": ("models/tflite/d.tflite", md5(b"stage no longer in dvc.yaml")),
+            "clips": ("data/clips/e.mp4", md5(b"not gated"))}
+    (tmp_path / "dvc.lock").write_text(yaml.safe_dump({"schema": "2.0", "stages": {
+        stage: {"outs": [{"path": path, "md5": digest}]}
+        for stage, (path, digest) in outs.items()}}))
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"stages": {
+        name: {"cmd": "true"} for name in ("convert", "quantize", "clips")}}))
+    problems = tampered_outputs(tmp_path)
+    assert len(problems) == 2, problems
+    assert problems[0].startswith("models/tflite/b.tflite: content differs from what "
+                                  "convert@b wrote")
+    assert problems[1] == ("models/tflite/c.tflite: missing, though dvc.lock records it; "
+                           "run `make repro`")

@@ -155,8 +155,11 @@ def test_editing_the_backbone_reconverts_distortion_and_content_only(project):
     with open(project / "uvq_tflite/nets/backbone.py", "a") as f:
         f.write("\n# an edit\n")
     ran = ran_stages(dvc(project, "repro"))
-    assert {"convert@distortion", "convert@content"} <= ran
-    assert not any(stage.endswith("@aggregation") for stage in ran)
+    # the stages whose code it is; the float32 files come out the same, so no quantize
+    # and no calibration_features follow, and aggregation's files stay as they were
+    assert ran == {f"{stage}@{model}" for stage in ("demo_checkpoint", "convert",
+                                                     "quantize_full", "verify")
+                   for model in ("distortion", "content")} | SCORE_VIDEOS
 
 
 def test_editing_aggregation_code_touches_only_aggregation(project):
@@ -189,7 +192,7 @@ def test_make_report_renders_every_plot(project):
     html = (project / "report" / "index.html").read_text()
     plots = [next(iter(p)) for p in yaml.safe_load((project / "dvc.yaml").read_text())["plots"]]
     titles = [p for p in plots if not p.startswith("metrics/")]
-    assert len(titles) == 4  # three networks' features, full-integer layers
+    assert len(titles) == 6  # per network: its features, its full_int8 layers
     for title in titles:
         assert f"<figcaption>{title} " in html
     for clip in CLIPS:  # one per-frame plot per clip
@@ -203,50 +206,75 @@ def make_verify(root, *args):
                check=False)
 
 
+def gate(root):
+    """`uvq-tflite gate` itself: make turns any failing recipe into exit 2, so only the
+    gate tells a breach (1) from bad input (2)."""
+    return run(root, str(BIN / "uvq-tflite"), "gate", check=False)
+
+
+def added_breaches(root, change) -> tuple[int, list[str]]:
+    """The gate's exit code after `change(root)`, and the breaches it adds to those the
+    copy had before (the open full_int8 targets)."""
+    before = set(breaches(gate(root)))
+    change(root)
+    result = gate(root)
+    assert not result.stderr.strip(), result.stderr  # a breach, never a bad-input line
+    return result.returncode, [b for b in breaches(result) if b not in before]
+
+
 def test_make_verify_breaches_only_the_open_full_int8_targets_on_a_fresh_pipeline(project):
     result = make_verify(project)
-    assert result.returncode != 0, result.stdout + result.stderr
-    assert breaches(result) and all(map(open_full_int8_target, breaches(result)))
+    assert result.returncode == 2, result.stdout + result.stderr  # make's, for the gate's 1
+    found = breaches(result)
+    assert found and all(map(open_full_int8_target, found)), found
+    assert not any("constant" in line for line in found), found
     for model in MODELS:
         assert f"\n{model} " in result.stdout
+    assert gate(project).returncode == 1
 
 
 def test_make_verify_fails_on_a_model_edited_in_place_that_dvc_status_misses(project):
-    path = project / "models/tflite/aggregation_net_int8.tflite"
-    stat = path.stat()
-    data = bytearray(path.read_bytes())
-    data[-100] ^= 0xFF  # same size; mtime restored below
-    path.write_bytes(bytes(data))
-    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    result = make_verify(project)
-    assert result.returncode != 0
-    assert ("BREACH models/tflite/aggregation_net_int8.tflite: content differs from what "
-            "quantize@aggregation wrote") in result.stdout, result.stdout[-2000:]
+    def edit(root):
+        path = root / "models/tflite/aggregation_net_int8.tflite"
+        stat = path.stat()
+        data = bytearray(path.read_bytes())
+        data[-100] ^= 0xFF  # same size; mtime restored below
+        path.write_bytes(bytes(data))
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    code, added = added_breaches(project, edit)
+    assert code == 1
+    assert len(added) == 1 and added[0].startswith(
+        "BREACH models/tflite/aggregation_net_int8.tflite: content differs from what "
+        "quantize@aggregation wrote"), added
 
 
 def test_make_verify_fails_on_a_rank_limit_below_the_graph(project):
-    edit_params(project, lambda p: p["thresholds"].update(max_rank=3))
-    result = make_verify(project)
-    assert result.returncode != 0
-    assert "distortion float32: max tensor rank 4 > 3 (thresholds.max_rank)" in result.stdout
+    code, added = added_breaches(project, lambda root: edit_params(
+        root, lambda p: p["thresholds"].update(max_rank=3)))
+    assert code == 1
+    assert any("distortion float32: max tensor rank 4 > 3 (thresholds.max_rank)" in line
+               for line in added), added
 
 
 def test_make_verify_fails_when_correlation_is_below_the_minimum(project):
-    edit_params(project, lambda p: p["thresholds"]["int8"].update(min_correlation=0.99999999))
-    result = make_verify(project)
-    assert result.returncode != 0
-    assert "content int8: correlation" in result.stdout
-    assert "(thresholds.int8.min_correlation)" in result.stdout
+    code, added = added_breaches(project, lambda root: edit_params(
+        root, lambda p: p["thresholds"]["int8"].update(min_correlation=0.99999999)))
+    assert code == 1
+    assert {line.split(":")[0] for line in added} >= {
+        f"BREACH {model} int8" for model in ("distortion", "content")}, added
+    assert all("(thresholds.int8.min_correlation)" in line for line in added), added
 
 
 def test_make_verify_fails_on_a_stale_pipeline(project):
-    edit_params(project, lambda p: p["quantization"].update(recipe="weight_only_wi8_afp32"))
-    result = make_verify(project)
-    assert result.returncode != 0
-    assert "pipeline is stale" in result.stdout and "quantize@distortion" in result.stdout
+    code, added = added_breaches(project, lambda root: edit_params(
+        root, lambda p: p["quantization"].update(recipe="weight_only_wi8_afp32")))
+    assert code == 1
+    assert any("pipeline is stale" in line and "quantize@distortion" in line
+               for line in added), added
 
 
-def test_a_conversion_killed_part_way_leaves_no_partial_file(project):
+def test_a_conversion_killed_part_way_fails_the_repro_and_the_next_one_rebuilds(project):
+    # killed before its write (an atomic write killed mid-way: test_reliability)
     path = new_aggregation_checkpoint(project)
     edit_params(project, lambda p: p["checkpoints"].update(aggregation=path))
     repro = start_repro(project)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -58,6 +59,21 @@ def test_a_killed_writers_temporary_file_is_removed_and_a_live_ones_kept(tmp_pat
         path.write_bytes(b"partial")
     write_atomic(tmp_path / "out.bin", b"done")
     assert not stale.exists() and live.exists()
+
+
+def test_a_writer_killed_before_its_rename_leaves_the_old_output_whole(tmp_path):
+    # SIGKILL runs no cleanup: the destination must still be the old file, whole
+    out = tmp_path / "model.tflite"
+    out.write_bytes(b"old")
+    code = ("import os, signal, sys\n"
+            "os.replace = lambda *a: os.kill(os.getpid(), signal.SIGKILL)\n"
+            "from uvq_tflite.core.files import write_atomic\n"
+            "write_atomic(sys.argv[1], b'new' * 10**6)")
+    assert subprocess.run([sys.executable, "-c", code, str(out)]).returncode == -signal.SIGKILL
+    assert out.read_bytes() == b"old"
+    assert [p.stat().st_size for p in tmp_path.glob(".model.tflite.*.tmp")] == [3 * 10**6]
+    write_atomic(out, b"next")  # the next writer removes the dead one's temporary file
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.tflite"]
 
 
 @pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])

@@ -11,6 +11,7 @@ from conftest import VIDEOS
 
 from uvq_tflite import score_video
 from uvq_tflite.cli import main
+from uvq_tflite.metrics import pearson
 
 REAL_CLIPS = ("carphone_pristine.mp4", "carphone_distorted.mp4")
 
@@ -39,6 +40,18 @@ def test_per_frame_scores_match_the_reference_implementation(real_scores, refere
     assert ours["frame_indices"] == theirs["frame_indices"]
     assert max_rel(ours["per_frame_scores"], theirs["per_frame_scores"]) <= bound
     assert ours["uvq1p5_score"] == pytest.approx(theirs["uvq1p5_score"], rel=bound)
+
+
+@pytest.mark.parametrize("clip", REAL_CLIPS)
+def test_int8_scores_follow_the_reference_frame_by_frame(real_scores, reference, clip):
+    """Within the gate's 5 % (thresholds.int8), which a model answering UVQ's floor of 1 for
+    every frame would meet on these clips: so also well closer than that model, and ranking
+    the frames as the reference does (measured: 0.956 and 0.805)."""
+    ours = real_scores[str(VIDEOS / clip)]["int8"]["per_frame_scores"]
+    theirs = reference[clip]["per_frame_scores"]
+    assert max_rel(ours, theirs) <= 0.05
+    assert max_rel(ours, theirs) < max_rel([1.0] * len(theirs), theirs) / 1.5
+    assert pearson(ours, theirs) >= 0.7
 
 
 def test_result_keeps_uvqs_keys_and_compares_with_pytorch(real_scores):
@@ -164,20 +177,16 @@ def test_unknown_precision_is_a_usage_error(one_second_clip, capsys, precision, 
     assert message in capsys.readouterr().err
 
 
-@pytest.mark.slow
-def test_full_int8_calibrated_on_held_out_clips_scores_the_real_clips_within_3_percent(
-        parity_models, reference, tmp_path):
-    """Issue 9's measure: per-frame scores on real clips. The parity networks' full_int8
-    files, calibrated as `convert` does on the pipeline's default calibration clips (none
-    of them the scored clips), against the reference implementation's own scores.
-    Its limit: these reference scores all lie within 1.5 % of UVQ's floor of 1, less than
-    one step of the INT8 score output, so it bounds drift but cannot show that full_int8
-    ranks frames (here it gives one value for every frame; see the README)."""
+@pytest.fixture(scope="module")
+def full_int8_scores(parity_models, tmp_path_factory):
+    """The parity networks' full_int8 files, calibrated as `convert` does on the pipeline's
+    default calibration clips (none of them the scored clips), scoring the real clips."""
     import yaml
     from conftest import REPO
 
     from uvq_tflite.clips import clip_bytes, stills_clip_bytes
 
+    tmp_path = tmp_path_factory.mktemp("full_int8")
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     generated = params["calibration"]["generated"]
     scene, stills = tmp_path / "scene.mp4", tmp_path / "stills.mp4"
@@ -189,12 +198,31 @@ def test_full_int8_calibrated_on_held_out_clips_scores_the_real_clips_within_3_p
     assert main(["convert", "--model", "all", "--precision", "full_int8", "--checkpoint-dir",
                  str(checkpoints), "--output-dir", str(out), "--calibration-videos", str(scene),
                  str(stills)]) == 0
-    scores = score_video([str(VIDEOS / c) for c in REAL_CLIPS], "full_int8", checkpoints, out)
-    for clip in REAL_CLIPS:
-        ours = scores[str(VIDEOS / clip)]["full_int8"]["per_frame_scores"]
-        assert max_rel(ours, reference[clip]["per_frame_scores"]) <= 0.03, clip
-        # These clips drive the content features past the calibrated range (README).
-        assert scores[str(VIDEOS / clip)]["full_int8"]["clipped"]["content"] > 0.005, clip
+    return score_video([str(VIDEOS / c) for c in REAL_CLIPS], "full_int8", checkpoints, out)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("clip", REAL_CLIPS)
+def test_full_int8_calibrated_on_held_out_clips_scores_the_real_clips_within_3_percent(
+        full_int8_scores, reference, clip):
+    """Issue 9's measure: per-frame scores on real clips, against the reference
+    implementation's own. Its limit: these reference scores all lie within 1.5 % of UVQ's
+    floor of 1, less than one step of the INT8 score output, so it bounds drift but cannot
+    show that full_int8 ranks frames (the test below)."""
+    result = full_int8_scores[str(VIDEOS / clip)]["full_int8"]
+    assert max_rel(result["per_frame_scores"], reference[clip]["per_frame_scores"]) <= 0.03
+    # These clips drive the content features past the calibrated range (README).
+    assert result["clipped"]["content"] > 0.005
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="open (issue 9): full_int8 gives one score for every "
+                   "frame near UVQ's floor; README, 'Where it stands'")
+@pytest.mark.parametrize("clip", REAL_CLIPS)
+def test_full_int8_ranks_the_frames_as_the_reference_does(full_int8_scores, reference, clip):
+    ours = full_int8_scores[str(VIDEOS / clip)]["full_int8"]["per_frame_scores"]
+    correlation = pearson(ours, reference[clip]["per_frame_scores"])
+    assert correlation is not None and correlation >= 0.7
 
 
 def test_frame_correlation_tells_ranking_frames_from_staying_close():
