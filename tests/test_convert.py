@@ -195,6 +195,24 @@ def test_cli_full_int8_needs_calibration_videos(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_cli_bad_calibration_clips_are_each_named_before_any_file_is_written(parity_models,
+                                                                          tmp_path):
+    checkpoints, _ = parity_models
+    (tmp_path / "notes.mp4").write_text("not a video")
+    result = run_cli("convert", "--model", "aggregation", "--checkpoint-dir", str(checkpoints),
+                     "--calibration-videos", str(tmp_path / "notes.mp4"),
+                     str(tmp_path / "missing.mp4"), str(VIDEOS / "carphone_pristine.mp4"),
+                     "--frames-per-clip", "30", "--output-dir", str(tmp_path / "out"))
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if "error:" in line]
+    assert len(lines) == 3 and "Traceback" not in result.stderr, result.stderr
+    assert "notes.mp4: not a readable video" in lines[0]
+    assert "missing.mp4: no such file" in lines[1]
+    assert ("carphone_pristine.mp4: 18 frames at 4 fps (20 with UVQ's zero padding), fewer "
+            "than the 30") in lines[2]
+    assert not (tmp_path / "out").exists()  # not even the float32 file
+
+
 def test_cli_quantize_from_a_float_file(tmp_path):
     assert run_cli("convert", "--model", "aggregation", "--precision", "float32", "--checkpoint",
                    str(PUBLISHED_AGGREGATION), "--output-dir", str(tmp_path)).returncode == 0
