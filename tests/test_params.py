@@ -158,3 +158,22 @@ def test_check_params_probes_the_clips_it_names(tmp_path):
     result = subprocess.run([sys.executable, "-m", "uvq_tflite", "check-params", "--params",
                              str(path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("section, key, value, option", [
+    ("full_int8", "percentile", 150, "--percentile"),
+    ("calibration", "fps", 1000, "--calibration-fps"),
+    ("calibration", "frames_per_clip", 0, "--frames-per-clip"),
+    ("scoring", "fps", 61, "--fps"),
+    ("scoring", "threads", "two", "--threads"),
+    ("thresholds", "max_rank", 9, "--max-rank"),
+])
+def test_params_refuse_what_the_same_option_refuses(tmp_path, section, key, value, option):
+    """The other half of test_checkpoints' options test: one range, both places."""
+    found = problems(tmp_path, lambda p: p[section].update({key: value}))
+    assert len(found) == 1 and f"{section}.{key}: " in found[0], found
+    command = {"--fps": ["score", "clip.mp4"], "--threads": ["score", "clip.mp4"],
+               "--max-rank": ["inspect", "m.tflite"]}.get(option, ["convert"])
+    result = subprocess.run([sys.executable, "-m", "uvq_tflite", *command, option, str(value)],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and f"{option}: '{value}' is invalid" in result.stderr
