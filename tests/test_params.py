@@ -160,20 +160,30 @@ def test_check_params_probes_the_clips_it_names(tmp_path):
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize("section, key, value, option", [
-    ("full_int8", "percentile", 150, "--percentile"),
-    ("calibration", "fps", 1000, "--calibration-fps"),
-    ("calibration", "frames_per_clip", 0, "--frames-per-clip"),
-    ("scoring", "fps", 61, "--fps"),
-    ("scoring", "threads", "two", "--threads"),
-    ("thresholds", "max_rank", 9, "--max-rank"),
+@pytest.mark.parametrize("section, key, low, high, option, command", [
+    ("full_int8", "percentile", 50, 100, "--percentile", ["convert"]),
+    ("calibration", "fps", 1, 60, "--calibration-fps", ["convert"]),
+    ("calibration", "frames_per_clip", 1, 256, "--frames-per-clip", ["convert"]),
+    ("scoring", "fps", 1, 60, "--fps", ["score", "clip.mp4"]),
+    ("scoring", "threads", 1, 64, "--threads", ["score", "clip.mp4"]),
+    ("thresholds", "max_rank", 1, 8, "--max-rank", ["inspect", "m.tflite"]),
 ])
-def test_params_refuse_what_the_same_option_refuses(tmp_path, section, key, value, option):
-    """The other half of test_checkpoints' options test: one range, both places."""
-    found = problems(tmp_path, lambda p: p[section].update({key: value}))
-    assert len(found) == 1 and f"{section}.{key}: " in found[0], found
-    command = {"--fps": ["score", "clip.mp4"], "--threads": ["score", "clip.mp4"],
-               "--max-rank": ["inspect", "m.tflite"]}.get(option, ["convert"])
-    result = subprocess.run([sys.executable, "-m", "uvq_tflite", *command, option, str(value)],
-                            capture_output=True, text=True)
-    assert result.returncode == 2 and f"{option}: '{value}' is invalid" in result.stderr
+def test_params_and_the_same_option_take_the_same_range(tmp_path, monkeypatch, capsys, section,
+                                                        key, low, high, option, command):
+    """The other half of test_checkpoints' options test: both ends, both places."""
+    from uvq_tflite.cli import main
+
+    step = 0.5 if key == "percentile" else 1  # the one setting that takes fractions
+    monkeypatch.chdir(tmp_path)  # accepted values then stop at the missing input files
+    for value, valid in ((low - step, False), (low, True), (high, True), (high + step, False)):
+        found = [] if valid else problems(tmp_path, lambda p: p[section].update({key: value}))
+        if valid:
+            load_params(write_params(tmp_path, lambda p: p[section].update({key: value})))
+        else:
+            assert len(found) == 1 and f"{section}.{key}: " in found[0], found
+        try:
+            main([*command, option, str(value)])
+        except SystemExit as exit_:
+            assert exit_.code == 2
+        refused = f"{option}: '{value}' is invalid" in capsys.readouterr().err
+        assert refused is not valid, (option, value)

@@ -216,8 +216,9 @@ def test_full_int8_calibrated_on_held_out_clips_scores_the_real_clips_within_3_p
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="open (issue 9): full_int8 gives one score for every "
-                   "frame near UVQ's floor; README, 'Where it stands'")
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="open (issue 9): full_int8 gives one score for every frame near "
+                          "UVQ's floor; README, 'Where it stands'")
 @pytest.mark.parametrize("clip", REAL_CLIPS)
 def test_full_int8_ranks_the_frames_as_the_reference_does(full_int8_scores, reference, clip):
     ours = full_int8_scores[str(VIDEOS / clip)]["full_int8"]["per_frame_scores"]

@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 
+import pytest
 from conftest import REPO
 
 
@@ -31,6 +32,6 @@ def test_ci_refuses_to_run_without_the_reference_data(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "tests/test_params.py"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode != 0
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR
     assert "reference data not found at" in result.stderr + result.stdout
     assert "UVQ_REQUIRE_SHARED=1" in (REPO / ".ci" / "run").read_text()

@@ -220,13 +220,14 @@ def written_frames(info: VideoInfo) -> Iterator[np.ndarray]:
 
 class ScoredFrames:
     """Exactly `info.frame_count` frames, as the reference scores them: `written_frames`,
-    then zero frames for a decode that ran short. Once iterated, `padding` says how
-    many of them were those zeros."""
+    then zero frames for a decode that ran short. Once an iteration has ended, `padding`
+    says how many of them were those zeros (None before)."""
 
     def __init__(self, info: VideoInfo):
         self.info, self.padding = info, None
 
     def __iter__(self) -> Iterator[np.ndarray]:
+        self.padding = None
         held = 0
         for held, frame in enumerate(written_frames(self.info), 1):
             yield frame
