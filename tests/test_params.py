@@ -176,10 +176,12 @@ def test_params_and_the_same_option_take_the_same_range(tmp_path, monkeypatch, c
     step = 0.5 if key == "percentile" else 1  # the one setting that takes fractions
     monkeypatch.chdir(tmp_path)  # accepted values then stop at the missing input files
     for value, valid in ((low - step, False), (low, True), (high, True), (high + step, False)):
-        found = [] if valid else problems(tmp_path, lambda p: p[section].update({key: value}))
+        def change(p, value=value):
+            p[section][key] = value
         if valid:
-            load_params(write_params(tmp_path, lambda p: p[section].update({key: value})))
+            load_params(write_params(tmp_path, change))
         else:
+            found = problems(tmp_path, change)
             assert len(found) == 1 and f"{section}.{key}: " in found[0], found
         try:
             main([*command, option, str(value)])

@@ -148,9 +148,13 @@ def _op_counts(v: Any) -> bool:
         and _count(n) for op, n in v.items())
 
 
+def _text(v: Any) -> bool:
+    return isinstance(v, str)
+
+
 _LAYER_FIELDS: dict[str, Callable[[Any], bool]] = {
-    "layer": _count, "op": (lambda v: isinstance(v, str)), "tensor": (lambda v: isinstance(v, str)),
-    "snr_db": _number()[0], "drop_db": _number()[0]}
+    "layer": _count, "op": _text, "tensor": _text, "snr_db": _number()[0],
+    "drop_db": _number()[0]}
 
 
 def _worst_layer_list(v: Any) -> bool:
