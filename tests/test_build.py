@@ -215,3 +215,14 @@ def test_the_bench_notes_uncommitted_changes_but_not_its_own_results(tmp_path):
     assert not uncommitted(tmp_path)
     (tmp_path / "params.yaml").write_text("changed: true\n")
     assert uncommitted(tmp_path)
+
+
+def test_the_bench_records_the_cpu_it_ran_on(tmp_path):
+    from uvq_tflite.bench import machine
+
+    cpuinfo = tmp_path / "cpuinfo"
+    core = "model name\t: AMD EPYC\nflags\t\t: fpu sse avx avx2 fma {}\n\n"
+    cpuinfo.write_text(core.format("avx512f") + core.format(""))
+    facts = machine(cpuinfo)
+    assert (facts["cpu_model"], facts["cpu_isa"]) == ("AMD EPYC", ["avx", "avx2", "fma", "avx512f"])
+    assert machine(tmp_path / "missing")["cpu_model"] is None

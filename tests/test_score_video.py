@@ -43,14 +43,25 @@ def test_per_frame_scores_match_the_reference_implementation(real_scores, refere
 
 
 @pytest.mark.parametrize("clip", REAL_CLIPS)
-def test_int8_scores_follow_the_reference_frame_by_frame(real_scores, reference, clip):
+def test_int8_scores_stay_near_the_reference_frame_by_frame(real_scores, reference, clip):
     """Within the gate's 5 % (thresholds.int8), which a model answering UVQ's floor of 1 for
-    every frame would meet on these clips: so also well closer than that model, and ranking
-    the frames as the reference does (measured: 0.956 and 0.805)."""
+    every frame would meet on these clips: so also well closer than that model."""
     ours = real_scores[str(VIDEOS / clip)]["int8"]["per_frame_scores"]
     theirs = reference[clip]["per_frame_scores"]
     assert max_rel(ours, theirs) <= 0.05
     assert max_rel(ours, theirs) < max_rel([1.0] * len(theirs), theirs) / 1.5
+
+
+def test_int8_ranks_the_frames_of_both_clips_as_the_reference_does(real_scores, reference):
+    """Over the ten frames of both clips (reference scores 1.0009 to 1.0144). One clip alone
+    is too little: carphone_distorted's five reference scores span 0.55 %, the size of
+    int8's own error, and LiteRT's int8 output for the same file differs between CPUs, so
+    its ranking there does too (README, "Scoring video": 0.805 on one machine, 0.134 on
+    another; both clips together 0.856 on the second)."""
+    ours, theirs = [], []
+    for clip in REAL_CLIPS:
+        ours += real_scores[str(VIDEOS / clip)]["int8"]["per_frame_scores"]
+        theirs += reference[clip]["per_frame_scores"]
     assert pearson(ours, theirs) >= 0.7
 
 

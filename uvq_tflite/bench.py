@@ -229,9 +229,24 @@ def bench_video(tflite_dir: Path, checkpoint_dir: Path) -> dict:
     return results
 
 
-def machine() -> dict:
+# CPU features that choose LiteRT's kernels, and with them timings and float rounding.
+ISA_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
+
+
+def machine(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict:
+    """What the numbers were measured on: another CPU gives other timings, and other
+    full_int8 files and int8 outputs (README, "Reproducing the outputs")."""
+    model, flags = None, set()
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and model is None:
+                model = value.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = set(value.split())
     return {"cpu_count": os.cpu_count(), "machine": platform.machine(),
-            "python": platform.python_version(), "processor": platform.processor() or None}
+            "python": platform.python_version(), "processor": platform.processor() or None,
+            "cpu_model": model, "cpu_isa": [f for f in ISA_FLAGS if f in flags]}
 
 
 def main(argv: list[str] | None = None) -> int:
