@@ -229,24 +229,28 @@ def bench_video(tflite_dir: Path, checkpoint_dir: Path) -> dict:
     return results
 
 
-# CPU features that choose LiteRT's kernels, and with them timings and float rounding.
-ISA_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
+# Some of the x86 features LiteRT's kernels (XNNPACK, ruy) choose their code paths by.
+ISA_FLAGS = ("sse4_1", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl",
+             "avx512_vnni", "avx_vnni", "amx_int8")
 
 
 def machine(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict:
     """What the numbers were measured on: another CPU gives other timings, and other
-    full_int8 files and int8 outputs (README, "Reproducing the outputs")."""
-    model, flags = None, set()
+    full_int8 files and float outputs (README, "Another CPU, other `full_int8` files").
+    The first CPU's model and feature flags; None where cpuinfo does not say (ARM lists
+    `Features`, not `flags`, and often no model name)."""
+    model, flags = None, None
     if cpuinfo.is_file():
         for line in cpuinfo.read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name" and model is None:
-                model = value.strip()
-            elif key.strip() == "flags" and not flags:
+            key, _, value = (part.strip() for part in line.partition(":"))
+            if key == "model name" and model is None:
+                model = value
+            elif key == "flags" and flags is None:
                 flags = set(value.split())
     return {"cpu_count": os.cpu_count(), "machine": platform.machine(),
             "python": platform.python_version(), "processor": platform.processor() or None,
-            "cpu_model": model, "cpu_isa": [f for f in ISA_FLAGS if f in flags]}
+            "cpu_model": model,
+            "cpu_isa": None if flags is None else [f for f in ISA_FLAGS if f in flags]}
 
 
 def main(argv: list[str] | None = None) -> int:
