@@ -9,7 +9,13 @@ import pytest
 from conftest import VIDEOS
 
 from uvq_tflite import calibration_set, video
-from uvq_tflite.calibration import activation_ranges, quantization_ranges, ranges_of
+from uvq_tflite.calibration import (
+    GRID_BITS,
+    activation_ranges,
+    quantization_ranges,
+    ranges_of,
+    snapped,
+)
 from uvq_tflite.core.registry import MODELS, network
 from uvq_tflite.deploy import spec
 from uvq_tflite.export import export_float32, export_twin
@@ -111,6 +117,39 @@ def test_minmax_ranges_hold_every_calibration_value(converted, frames):
     assert ranges[inspect_bytes(model).inputs[0].name] == (-2.0, 3.0)
     clipped = activation_ranges(model, lambda: iter(samples), "percentile", percentile=90)
     assert all(lo >= ranges[n][0] and hi <= ranges[n][1] for n, (lo, hi) in clipped.items())
+
+
+def test_snapped_ranges_hold_the_observed_one_and_widen_it_by_less_than_an_int8_step():
+    rng = np.random.default_rng(0)
+    for low, high in zip(rng.uniform(-50, 1, 1000), rng.uniform(1, 50, 1000)):
+        lo, hi = snapped(low, high)
+        step = (high - low) / 255
+        assert low - step < lo <= low and high <= hi < high + step
+    assert snapped(0.0, 6.0) == (0.0, 6.0)  # values on the grid stay
+    assert snapped(2.0, 2.0) == (2.0, 2.0)  # a constant has no span to snap to
+    assert snapped(-1.0, 1.0 + 1e-6) == (-1.0, 1.0 + 2.0 ** (1 - GRID_BITS))
+
+
+def test_float_inference_a_few_ulps_apart_gives_the_same_full_int8_file(converted, parity_nets,
+                                                                        frames):
+    """Another CPU computes the calibration feature maps a few ulps apart (README, "Another
+    CPU"); snapped ranges make the same AggregationNet file from them. Unsnapped, every
+    range here differs."""
+    data = calibration_set.backbone_features(
+        frames, {m: converted[m]["float32"] for m in ("content", "distortion")})
+    rng = np.random.default_rng(0)
+    nudged = {k: v * (1 + rng.uniform(-1e-6, 1e-6, v.shape)).astype(np.float32)
+              for k, v in data.items()}
+    model, net = converted["aggregation"]["float32"], parity_nets["aggregation"]
+    files = [calibrated("aggregation", model, net,
+                        lambda d=d: calibration_set.model_samples("aggregation", d),
+                        "minmax", 99.99)
+             for d in (data, nudged)]
+    assert files[0] == files[1]
+    unsnapped = [quantize_full_int8(model, quantization_ranges(model, activation_ranges(
+        model, lambda d=d: calibration_set.model_samples("aggregation", d), "minmax")))
+        for d in (data, nudged)]
+    assert unsnapped[0] != unsnapped[1]
 
 
 def test_quantized_ranges_read_back(full):

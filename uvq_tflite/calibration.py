@@ -13,10 +13,16 @@ which a range is chosen by the `estimator`:
 
 Tensors of fewer than MIN_CLIPPED_SIZE values per sample (the squeeze-excitation
 vectors) always keep min/max: a few values are too few to trade clipping for.
+
+A full_int8 file takes its ranges `snapped` outward to a coarse grid. Float inference
+differs by CPU in the last bits, and so do the ranges observed through it (by about 1e-6 of
+their span); unsnapped, every such difference changed the full_int8 files, and which frames
+a build scores well (README, "Another CPU").
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
@@ -29,6 +35,17 @@ BINS = 2048
 MIN_CLIPPED_SIZE = 4096  # smaller tensors (squeeze-excitation vectors) keep min/max
 HISTOGRAM_VALUES = 1 << 18  # per tensor and sample: a strided subset of larger tensors
 LEVELS = 255  # int8
+GRID_BITS = 8  # ranges snap to multiples of 1/256 to 1/512 of their span: under one int8 step
+
+
+def snapped(low: float, high: float) -> tuple[float, float]:
+    """[low, high] widened to multiples of the power of two between 1/2**(GRID_BITS+1) and
+    1/2**GRID_BITS of its span, so that ranges a few ulps apart give the same file."""
+    span = high - low
+    if not span > 0:
+        return low, high
+    grid = 2.0 ** (math.floor(math.log2(span)) - GRID_BITS)
+    return math.floor(low / grid) * grid, math.ceil(high / grid) * grid
 
 
 def _best_mse_range(hist: np.ndarray, edges: np.ndarray) -> tuple[float, float]:

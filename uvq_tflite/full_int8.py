@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 import numpy as np
 from torch import nn
 
-from uvq_tflite.calibration import activation_ranges, quantization_ranges, ranges_of
+from uvq_tflite.calibration import activation_ranges, quantization_ranges, ranges_of, snapped
 from uvq_tflite.core.registry import network
 from uvq_tflite.deploy import spec
 from uvq_tflite.describe import redescribed
@@ -71,13 +71,14 @@ def calibrated(model: str, float_model: bytes, net: nn.Module, samples: Callable
                estimator: str, percentile: float, threads: int = 2, io: str = "int8") -> bytes:
     """The full-integer model of `float_model`, activation ranges measured on `samples()`
     (one frame each, as calibration_set.model_samples yields them), with `io` inputs and
-    outputs (quantize.IO_TYPES)."""
+    outputs (quantize.IO_TYPES); the ranges snapped, so that a CPU whose float inference
+    differs in the last bits builds the same file."""
     observed, split = _observed(model, float_model, net)
     ranges = activation_ranges(observed, lambda: _split(samples(), split), estimator, percentile,
                                threads)
-    if observed is not float_model:
-        names = twin_names(observed, float_model)
-        ranges = {names[n]: r for n, r in ranges.items() if n in names}
+    names = (twin_names(observed, float_model) if observed is not float_model
+             else {n: n for n in ranges})
+    ranges = {names[n]: snapped(*r) for n, r in ranges.items() if n in names}
     full = quantize_full_int8(float_model, quantization_ranges(float_model, ranges), io)
     return redescribed(full, float_model, "full_int8")
 
