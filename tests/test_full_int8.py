@@ -133,8 +133,8 @@ def test_snapped_ranges_hold_the_observed_one_and_widen_it_by_less_than_an_int8_
 def test_float_inference_a_few_ulps_apart_gives_the_same_full_int8_file(converted, parity_nets,
                                                                         frames):
     """Another CPU computes the calibration feature maps a few ulps apart (README, "Another
-    CPU"); snapped ranges make the same AggregationNet file from them. Unsnapped, every
-    range here differs."""
+    CPU"); snapped ranges make the same AggregationNet file from them, where unsnapped
+    ones do not."""
     data = calibration_set.backbone_features(
         frames, {m: converted[m]["float32"] for m in ("content", "distortion")})
     rng = np.random.default_rng(0)
