@@ -40,9 +40,9 @@ def run(cwd: Path, *cmd: str, check: bool = True, timeout: int = 900,
     return result
 
 
-def dvc(cwd: Path, *args: str, check: bool = True,
+def dvc(cwd: Path, *args: str, check: bool = True, timeout: int = 900,
         trace_dir: Path | None = None) -> subprocess.CompletedProcess:
-    return run(cwd, str(BIN / "dvc"), *args, check=check, trace_dir=trace_dir)
+    return run(cwd, str(BIN / "dvc"), *args, check=check, timeout=timeout, trace_dir=trace_dir)
 
 
 def ran_stages(result: subprocess.CompletedProcess) -> set[str]:

@@ -120,13 +120,20 @@ def test_minmax_ranges_hold_every_calibration_value(converted, frames):
 
 
 def test_snapped_ranges_hold_the_observed_one_and_widen_it_by_less_than_an_int8_step():
+    """The grid is the range INT8 holds, which holds zero: one from [3.9, 4.0]'s own span
+    would be 64 times finer than that of the [0, 4] the file gets, and flip 64 times as often."""
     rng = np.random.default_rng(0)
-    for low, high in zip(rng.uniform(-50, 1, 1000), rng.uniform(1, 50, 1000)):
+    for low, high in rng.uniform(-50, 50, (1000, 2)) * rng.uniform(0, 1, (1000, 1)):
+        low, high = min(low, high), max(low, high)
+        held = min(low, 0.0), max(high, 0.0)
         lo, hi = snapped(low, high)
-        step = (high - low) / 255
-        assert low - step < lo <= low and high <= hi < high + step
+        step = (held[1] - held[0]) / 255
+        assert held[0] - step < lo <= held[0] and held[1] <= hi < held[1] + step
+        grid = 2.0 ** (np.floor(np.log2(held[1] - held[0])) - GRID_BITS)
+        assert lo / grid == round(lo / grid) and hi / grid == round(hi / grid)
     assert snapped(0.0, 6.0) == (0.0, 6.0)  # values on the grid stay
-    assert snapped(2.0, 2.0) == (2.0, 2.0)  # a constant has no span to snap to
+    assert snapped(3.9, 4.0) == snapped(0.0, 4.0) == (0.0, 4.0)
+    assert snapped(-3.0, -1.0) == (-3.0, 0.0)
     assert snapped(-1.0, 1.0 + 1e-6) == (-1.0, 1.0 + 2.0 ** (1 - GRID_BITS))
 
 

@@ -14,7 +14,7 @@ which a range is chosen by the `estimator`:
 Tensors of fewer than MIN_CLIPPED_SIZE values per sample (the squeeze-excitation
 vectors) always keep min/max: a few values are too few to trade clipping for.
 
-A full_int8 file takes its ranges `snapped` outward to a coarse grid. Float inference
+A full_int8 file takes its observed ranges `snapped` outward to a coarse grid. Float inference
 differs by CPU in the last bits, and so do the ranges observed through it (by about 1e-6 of
 their span); unsnapped, every such difference changed the full_int8 files, and which frames
 a build scores well (README, "Another CPU").
@@ -39,12 +39,16 @@ GRID_BITS = 8  # ranges snap to multiples of 1/256 to 1/512 of their span: under
 
 
 def snapped(low: float, high: float) -> tuple[float, float]:
-    """[low, high] widened to multiples of the power of two between 1/2**(GRID_BITS+1) and
-    1/2**GRID_BITS of its span, so that ranges a few ulps apart give the same file."""
+    """[low, high] as INT8 holds it (widened to hold zero, as the quantizer widens it), then
+    widened to multiples of the power of two between 1/2**(GRID_BITS+1) and 1/2**GRID_BITS
+    of that span, so that ranges a few ulps apart give the same file."""
+    low, high = min(low, 0.0), max(high, 0.0)
     span = high - low
-    if not span > 0:
+    if not 0 < span < math.inf:
         return low, high
-    grid = 2.0 ** (math.floor(math.log2(span)) - GRID_BITS)
+    grid = math.ldexp(1.0, math.frexp(span)[1] - 1 - GRID_BITS)
+    if grid == 0:  # a span too small for the grid to be a float
+        return low, high
     return math.floor(low / grid) * grid, math.ceil(high / grid) * grid
 
 
