@@ -235,8 +235,8 @@ ISA_FLAGS = ("sse4_1", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx
 
 
 def machine(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict:
-    """What the numbers were measured on: another CPU gives other timings, and other
-    full_int8 files and float outputs (README, "Another CPU, other `full_int8` files").
+    """What the numbers were measured on: another CPU gives other timings and float
+    outputs (README, "Another CPU").
     The first CPU's model and feature flags; None where cpuinfo does not say (ARM lists
     `Features`, not `flags`, and often no model name)."""
     model, flags = None, None
