@@ -1,7 +1,8 @@
-"""`make bench`: pipeline timings and memory, and LiteRT latency float32 vs INT8.
+"""`make bench`: pipeline timings and memory, LiteRT latency float32 vs INT8 (whole
+models and per op), and video scoring.
 
 Not a DVC stage: measuring never makes the pipeline stale. Results go to
-benchmarks/pipeline.json and benchmarks/latency.json.
+benchmarks/pipeline.json, latency.json, op_latency.json and video.json.
 """
 
 from __future__ import annotations
@@ -196,6 +197,25 @@ def bench_latency(tflite_dir: Path, threads: int, runs: int, warmup: int) -> dic
     return results
 
 
+def bench_op_latency(tflite_dir: Path, threads: int) -> dict:
+    """Each model's latency per op and per op type, every precision (op_latency.py)."""
+    from uvq_tflite.op_latency import by_op_type, op_latency
+    from uvq_tflite.tflite_file import read_tflite
+
+    results = {}
+    for model in MODELS:
+        log(f"bench: ops of {model}: each op alone, {', '.join(PRECISIONS)} ...")
+        result = op_latency({p: read_tflite(tflite_dir / network(model).tflite_name(p))
+                             for p in PRECISIONS}, threads)
+        results[model] = {"whole_ms": result["whole_ms"],
+                          "sum_of_ops_ms": result["sum_of_ops_ms"],
+                          "by_op_type": by_op_type(result), "ops": result["ops"]}
+        log(f"bench: ops of {model}: sum of ops alone " + ", ".join(
+            f"{p} {result['sum_of_ops_ms'][p]} ms" for p in PRECISIONS) + " (whole model "
+            + ", ".join(f"{result['whole_ms'][p]}" for p in PRECISIONS) + ")")
+    return results
+
+
 LONG_CLIP = {"seconds": 600, "fps": 2, "width": 1920, "height": 1080, "seed": 0}
 SCORED_CLIP = {"seconds": 10, "fps": 25, "width": 640, "height": 360, "seed": 0}
 READ_ONLY = ("import sys; from uvq_tflite.video import ScoredFrames, probe; "
@@ -255,22 +275,27 @@ def machine(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m uvq_tflite.bench", description=__doc__)
-    parser.add_argument("--only", choices=("pipeline", "latency", "video"))
+    parser.add_argument("--only", choices=("pipeline", "latency", "ops", "video"))
     parser.add_argument("--threads", type=int, default=2, help="LiteRT interpreter threads")
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--tflite-dir", default="models/tflite")
     args = parser.parse_args(argv)
     OUT_DIR.mkdir(exist_ok=True)
+    if args.only in (None, "latency", "ops") and not all(
+            (Path(args.tflite_dir) / network(m).tflite_name(p)).is_file()
+            for m in MODELS for p in PRECISIONS):
+        log(f"no models in {args.tflite_dir}: run `make repro` first")
+        return EXIT_USAGE
     if args.only in (None, "latency"):
-        if not all((Path(args.tflite_dir) / network(m).tflite_name(p)).is_file()
-                   for m in MODELS for p in PRECISIONS):
-            log(f"no models in {args.tflite_dir}: run `make repro` first")
-            return EXIT_USAGE
         latency = {"machine": machine(), "threads": args.threads, "runs": args.runs,
                    "models": bench_latency(Path(args.tflite_dir), args.threads, args.runs,
                                            args.warmup)}
         write_json(OUT_DIR / "latency.json", latency)
+    if args.only in (None, "ops"):
+        write_json(OUT_DIR / "op_latency.json", {
+            "machine": machine(), "threads": args.threads,
+            "models": bench_op_latency(Path(args.tflite_dir), args.threads)})
     if args.only in (None, "video"):
         write_json(OUT_DIR / "video.json", {"machine": machine(), **bench_video(
             Path(args.tflite_dir), Path("models/checkpoints"))})
