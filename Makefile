@@ -18,7 +18,7 @@ help:
 	@echo "make test       run the default test suite"
 	@echo "make test-slow  run the slow end-to-end tests"
 	@echo "make lint       ruff over the library, stages and tests"
-	@echo "make bench      time the pipeline, LiteRT latency and video scoring, write benchmarks/*.json"
+	@echo "make bench      time the pipeline, LiteRT latency (whole models and per op) and video scoring, write benchmarks/*.json"
 	@echo "make sweep      queue, run and tabulate experiments over the INT8 settings (SWEEP=...)"
 	@echo "make push       push every DVC output and the run cache to the default remote"
 	@echo "make pull       pull them back (a teammate's clone then reruns nothing)"

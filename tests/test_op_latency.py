@@ -53,25 +53,27 @@ def test_each_op_cut_out_computes_what_it_computes_in_the_whole_model(converted,
     assert len(singles) + len(at_load) == len(report.graph)
     computed = {t.name for t in report.inputs} | {t for op in report.graph for t in op.outputs}
     assert all(op.op == "DEQUANTIZE" and op.inputs[0] not in computed for op in at_load)
-    for name, (op_type, single) in singles.items():
-        interpreter = _interpreter(single)
+    for name, single in singles.items():
+        interpreter = _interpreter(single.model)
         for d in interpreter.get_input_details():
             interpreter.set_tensor(d["index"], whole[d["name"]])
         interpreter.invoke()
         output = interpreter.get_output_details()[0]
         assert output["name"] == name
         np.testing.assert_array_equal(interpreter.get_tensor(output["index"]), whole[name],
-                                      err_msg=f"{op_type} {name}")
+                                      err_msg=f"{single.op} {name}")
+        assert list(output["shape"]) == single.shape
 
 
 def test_dynamic_int8_weights_dequantized_at_load_stay_static(converted):
     """The depthwise weights of `int8` are DEQUANTIZEd when the model loads; cut out, a
     depthwise conv keeps its DEQUANTIZE and takes only its activation as input."""
     singles = single_op_models(converted["content"]["int8"])
-    depthwise = [d for op, d in singles.values() if op == "DEPTHWISE_CONV_2D"]
+    depthwise = [s for s in singles.values() if s.op == "DEPTHWISE_CONV_2D"]
     assert depthwise
-    for data in depthwise:
-        report = inspect_bytes(data)
+    for single in depthwise:
+        assert len(single.weights) == 4
+        report = inspect_bytes(single.model)
         assert [op.op for op in report.graph] == ["DEQUANTIZE", "DEPTHWISE_CONV_2D"]
         assert len(report.inputs) == 1
 

@@ -17,6 +17,7 @@ import copy
 import statistics
 import time
 from collections.abc import Callable, Mapping
+from typing import NamedTuple
 
 import numpy as np
 
@@ -43,12 +44,20 @@ def _constant_tensors(model) -> set[int]:
     return constant
 
 
-def single_op_models(data: bytes) -> dict[str, tuple[str, bytes]]:
-    """Each run-time op of `data`'s main graph as a model of its own: the name of the
-    op's first output -> (op type, flatbuffer). Its inputs are the op's non-constant
-    inputs; constant ones come along, with the ops that compute them from constants."""
-    from ai_edge_litert import schema_py_generated as schema
+class SingleOp(NamedTuple):
+    """One op cut out of a model: its type, output shape, the shape of its weights (its
+    second input, if constant: [out, kh, kw, in] for a conv) and the model of it alone."""
 
+    op: str
+    shape: list[int]
+    weights: list[int] | None
+    model: bytes
+
+
+def single_op_models(data: bytes) -> dict[str, SingleOp]:
+    """Each run-time op of `data`'s main graph as a model of its own, by the name of the
+    op's first output. Its inputs are the op's non-constant inputs; constant ones come
+    along, with the ops that compute them from constants."""
     model = unpack(data)
     graph = model.subgraphs[0]
     constant = _constant_tensors(model)
@@ -58,37 +67,49 @@ def single_op_models(data: bytes) -> dict[str, tuple[str, bytes]]:
         if all(i in constant for i in op.outputs):
             continue  # runs once, at load
         ops, pending = [op], [i for i in op.inputs if i in constant and i in producer]
-        while pending:  # the constant-only ops this one reads, in graph order below
+        while pending:  # the ops that make its constant inputs, and theirs
             maker = producer[pending.pop()]
             if maker not in ops:
                 ops.append(maker)
                 pending.extend(i for i in maker.inputs if i in producer)
         ops.sort(key=graph.operators.index)
-        used = sorted({i for o in ops for i in [*o.inputs, *o.outputs] if i >= 0})
-        index = {old: new for new, old in enumerate(used)}
-        sub = schema.SubGraphT()
-        sub.tensors, buffers = [], [schema.BufferT()]
-        for old in used:
-            tensor = copy.copy(graph.tensors[old])
-            buffer = schema.BufferT()
-            if old in constant and old not in producer:
-                buffer.data = model.buffers[tensor.buffer].data
-            buffers.append(buffer)
-            tensor.buffer = len(buffers) - 1
-            sub.tensors.append(tensor)
-        sub.operators = []
-        for o in ops:
-            o = copy.copy(o)
-            o.inputs = [index[i] if i >= 0 else -1 for i in o.inputs]
-            o.outputs = [index[i] for i in o.outputs]
-            sub.operators.append(o)
-        sub.inputs = [index[i] for i in op.inputs if i >= 0 and i not in constant]
-        sub.outputs = [index[i] for i in op.outputs]
-        single = schema.ModelT()
-        single.version, single.operatorCodes = model.version, model.operatorCodes
-        single.subgraphs, single.buffers = [sub], buffers
-        out[graph.tensors[op.outputs[0]].name.decode()] = (_op_type(model, op), pack(single))
+        output = graph.tensors[op.outputs[0]]
+        weights = op.inputs[1] if len(op.inputs) > 1 and op.inputs[1] in constant else None
+        out[output.name.decode()] = SingleOp(
+            _op_type(model, op), [int(n) for n in output.shape],
+            None if weights is None else [int(n) for n in graph.tensors[weights].shape],
+            _model_of(model, ops, [i for i in op.inputs if i >= 0 and i not in constant],
+                      op.outputs, stored=constant - producer.keys()))
     return out
+
+
+def _model_of(model, ops: list, inputs: list[int], outputs: list[int], stored: set[int]) -> bytes:
+    """A flatbuffer of `ops` of `model`'s main graph, with the given graph inputs and
+    outputs (tensor indices); the `stored` tensors keep their data."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    graph = model.subgraphs[0]
+    used = sorted({i for op in ops for i in [*op.inputs, *op.outputs] if i >= 0})
+    index = {old: new for new, old in enumerate(used)}
+    sub, buffers = schema.SubGraphT(), [schema.BufferT()]
+    sub.tensors, sub.operators = [], []
+    for old in used:
+        tensor, buffer = copy.copy(graph.tensors[old]), schema.BufferT()
+        if old in stored:
+            buffer.data = model.buffers[tensor.buffer].data
+        buffers.append(buffer)
+        tensor.buffer = len(buffers) - 1
+        sub.tensors.append(tensor)
+    for op in ops:
+        op = copy.copy(op)
+        op.inputs = [index[i] if i >= 0 else -1 for i in op.inputs]
+        op.outputs = [index[i] for i in op.outputs]
+        sub.operators.append(op)
+    sub.inputs, sub.outputs = [index[i] for i in inputs], [index[i] for i in outputs]
+    single = schema.ModelT()
+    single.version, single.operatorCodes = model.version, model.operatorCodes
+    single.subgraphs, single.buffers = [sub], buffers
+    return pack(single)
 
 
 def _invoker(data: bytes, threads: int) -> Callable[[], None]:
@@ -128,8 +149,8 @@ def op_latency(files: Mapping[str, bytes], threads: int = 2, budget: float = 0.1
     float32 first): the whole model and each op alone, all precisions interleaved.
 
     Returns `whole_ms` and `sum_of_ops_ms` per precision, and `ops`: one entry per op
-    (graph order of the first file, then ops only later files have), with its type and
-    milliseconds per precision that has it."""
+    (graph order of the first file, then ops only later files have), with its type,
+    output shape, weight shape (SingleOp) and milliseconds per precision that has it."""
     whole = _medians({p: _invoker(d, threads) for p, d in files.items()}, 10 * budget,
                      min_runs)
     singles = {p: single_op_models(d) for p, d in files.items()}
@@ -137,9 +158,11 @@ def op_latency(files: Mapping[str, bytes], threads: int = 2, budget: float = 0.1
     ops = []
     for name in names:
         have = {p: ops_[name] for p, ops_ in singles.items() if name in ops_}
-        medians = _medians({p: _invoker(d, threads) for p, (_, d) in have.items()}, budget,
-                           min_runs)
-        ops.append({"tensor": name, "op": next(iter(have.values()))[0],
+        medians = _medians({p: _invoker(single.model, threads) for p, single in have.items()},
+                           budget, min_runs)
+        first = next(iter(have.values()))
+        ops.append({"tensor": name, "op": first.op, "shape": first.shape,
+                    "weights": first.weights,
                     **{f"{p}_ms": round(1e3 * s, 4) for p, s in medians.items()}})
     return {"whole_ms": {p: round(1e3 * s, 3) for p, s in whole.items()},
             "sum_of_ops_ms": {p: round(sum(o.get(f"{p}_ms", 0.0) for o in ops), 3)
