@@ -27,6 +27,7 @@ import yaml
 from uvq_tflite.core.console import EXIT_OK, EXIT_USAGE, log
 from uvq_tflite.core.files import write_json
 from uvq_tflite.core.registry import MODELS, PRECISIONS, SCORE_PRECISIONS, network
+from uvq_tflite.op_latency import ROUNDS, by_op_type, op_latency
 
 OUT_DIR = Path("benchmarks")
 
@@ -197,16 +198,18 @@ def bench_latency(tflite_dir: Path, threads: int, runs: int, warmup: int) -> dic
     return results
 
 
+OP_SECONDS, OP_MIN_RUNS = 0.1, 5  # each op's timing: at least so long, so many invokes
+
+
 def bench_op_latency(tflite_dir: Path, threads: int) -> dict:
     """Each model's latency per op and per op type, every precision (op_latency.py)."""
-    from uvq_tflite.op_latency import by_op_type, op_latency
     from uvq_tflite.tflite_file import read_tflite
 
     results = {}
     for model in MODELS:
         log(f"bench: ops of {model}: each op alone, {', '.join(PRECISIONS)} ...")
         result = op_latency({p: read_tflite(tflite_dir / network(model).tflite_name(p))
-                             for p in PRECISIONS}, threads)
+                             for p in PRECISIONS}, threads, OP_SECONDS, OP_MIN_RUNS)
         results[model] = {"whole_ms": result["whole_ms"],
                           "sum_of_ops_ms": result["sum_of_ops_ms"],
                           "by_op_type": by_op_type(result), "ops": result["ops"]}
@@ -294,7 +297,8 @@ def main(argv: list[str] | None = None) -> int:
         write_json(OUT_DIR / "latency.json", latency)
     if args.only in (None, "ops"):
         write_json(OUT_DIR / "op_latency.json", {
-            "machine": machine(), "threads": args.threads,
+            "machine": machine(), "threads": args.threads, "seconds_per_op": OP_SECONDS,
+            "min_runs": OP_MIN_RUNS, "rounds": ROUNDS,
             "models": bench_op_latency(Path(args.tflite_dir), args.threads)})
     if args.only in (None, "video"):
         write_json(OUT_DIR / "video.json", {"machine": machine(), **bench_video(

@@ -2,13 +2,13 @@
 
 LiteRT's Python API has no per-op profiler, so each op that computes at run time is
 cut out into a model of its own and timed as the whole model runs (XNNPACK, the same
-threads). The cut keeps the op's constant inputs, and the ops that compute only from
-constants (the DEQUANTIZE of a weight-only INT8 weight, which LiteRT runs once, when
-the model loads), so XNNPACK sees static weights as it does in the whole model. Ops
-are matched across precisions by the tensor they write (the files name tensors by
-module path, "Self-describing models" in the README). Run alone, an op misses the
-warm caches and threads of a whole invoke, so the sum over ops only approximates the
-whole model; both are reported, measured in the same run.
+threads). The cut keeps the op's constant inputs, and the DEQUANTIZE of a weight-only
+INT8 weight (which LiteRT runs once, when the model loads), so XNNPACK sees static
+weights as it does in the whole model. Ops are matched across precisions by the
+tensor they write (the files name tensors by module path, "Self-describing models" in
+the README). Run alone, an op misses the warm caches and threads of a whole invoke,
+so the sum over ops only approximates the whole model, and not by the same factor in
+every precision; both are reported, measured in the same run.
 """
 
 from __future__ import annotations
@@ -22,24 +22,22 @@ from typing import NamedTuple
 import numpy as np
 
 from uvq_tflite.packing import pack, unpack
+from uvq_tflite.tflite_file import builtin_name
 
 
 def _op_type(model, op) -> str:
-    from ai_edge_litert import schema_py_generated as schema
-
-    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
     code = model.operatorCodes[op.opcodeIndex]
-    return names[max(code.builtinCode, code.deprecatedBuiltinCode)]
+    return builtin_name(max(code.builtinCode, code.deprecatedBuiltinCode))
 
 
 def _constant_tensors(model) -> set[int]:
-    """Tensors of the main graph known before any input: stored ones, and the outputs
-    of ops that read only such tensors."""
+    """Tensors of the main graph known before any input: stored ones, and what a
+    DEQUANTIZE makes of them (LiteRT runs it once, at load)."""
     graph = model.subgraphs[0]
     constant = {i for i, t in enumerate(graph.tensors)
                 if t.buffer and model.buffers[t.buffer].data is not None}
     for op in graph.operators:
-        if all(i in constant for i in op.inputs if i >= 0):
+        if _op_type(model, op) == "DEQUANTIZE" and op.inputs[0] in constant:
             constant.update(op.outputs)
     return constant
 
@@ -57,7 +55,7 @@ class SingleOp(NamedTuple):
 def single_op_models(data: bytes) -> dict[str, SingleOp]:
     """Each run-time op of `data`'s main graph as a model of its own, by the name of the
     op's first output. Its inputs are the op's non-constant inputs; constant ones come
-    along, with the ops that compute them from constants."""
+    along, with the DEQUANTIZE ops that make them."""
     model = unpack(data)
     graph = model.subgraphs[0]
     constant = _constant_tensors(model)
@@ -66,19 +64,19 @@ def single_op_models(data: bytes) -> dict[str, SingleOp]:
     for op in graph.operators:
         if all(i in constant for i in op.outputs):
             continue  # runs once, at load
-        ops, pending = [op], [i for i in op.inputs if i in constant and i in producer]
-        while pending:  # the ops that make its constant inputs, and theirs
-            maker = producer[pending.pop()]
-            if maker not in ops:
-                ops.append(maker)
-                pending.extend(i for i in maker.inputs if i in producer)
-        ops.sort(key=graph.operators.index)
+        made = dict.fromkeys(i for i in op.inputs if i in constant and i in producer)
+        ops = sorted([op, *(producer[i] for i in made)],  # with the DEQUANTIZE of a weight
+                     key=graph.operators.index)
         output = graph.tensors[op.outputs[0]]
+        name = output.name.decode()
+        if name in out:
+            raise ValueError(f"two ops write tensors named {name!r}")
         weights = op.inputs[1] if len(op.inputs) > 1 and op.inputs[1] in constant else None
-        out[output.name.decode()] = SingleOp(
+        out[name] = SingleOp(
             _op_type(model, op), [int(n) for n in output.shape],
             None if weights is None else [int(n) for n in graph.tensors[weights].shape],
-            _model_of(model, ops, [i for i in op.inputs if i >= 0 and i not in constant],
+            _model_of(model, ops,
+                      list(dict.fromkeys(i for i in op.inputs if i >= 0 and i not in constant)),
                       op.outputs, stored=constant - producer.keys()))
     return out
 
@@ -89,7 +87,8 @@ def _model_of(model, ops: list, inputs: list[int], outputs: list[int], stored: s
     from ai_edge_litert import schema_py_generated as schema
 
     graph = model.subgraphs[0]
-    used = sorted({i for op in ops for i in [*op.inputs, *op.outputs] if i >= 0})
+    used = sorted({i for op in ops for i in [*op.inputs, *op.outputs, *(op.intermediates or [])]
+                   if i >= 0})
     index = {old: new for new, old in enumerate(used)}
     sub, buffers = schema.SubGraphT(), [schema.BufferT()]
     sub.tensors, sub.operators = [], []
@@ -104,6 +103,7 @@ def _model_of(model, ops: list, inputs: list[int], outputs: list[int], stored: s
         op = copy.copy(op)
         op.inputs = [index[i] if i >= 0 else -1 for i in op.inputs]
         op.outputs = [index[i] for i in op.outputs]
+        op.intermediates = [index[i] for i in op.intermediates or []]
         sub.operators.append(op)
     sub.inputs, sub.outputs = [index[i] for i in inputs], [index[i] for i in outputs]
     single = schema.ModelT()
@@ -122,15 +122,18 @@ def _invoker(data: bytes, threads: int) -> Callable[[], None]:
     return runner.invoke
 
 
-def _medians(invokers: Mapping[str, Callable[[], None]], budget: float, min_runs: int,
-             rounds: int = 2) -> dict[str, float]:
+ROUNDS = 2  # blocks per interpreter in _medians
+
+
+def _medians(invokers: Mapping[str, Callable[[], None]], seconds: float, min_runs: int,
+             rounds: int = ROUNDS) -> dict[str, float]:
     """Median seconds per invoke of each, timed in blocks that alternate between them
-    `rounds` times, each block after one untimed invoke and at least `min_runs` long or
-    its share of `budget` seconds. Blocks, not single invokes in turn: each interpreter
-    has its own thread pool, whose workers spin for a while after their last task and
-    would take cores from the next interpreter's short ops."""
+    `rounds` times, each block after one untimed invoke, and at least `min_runs` invokes
+    and its share of `seconds` long. Blocks, not single invokes in turn: each
+    interpreter has its own thread pool, whose workers spin for a while after their
+    last task and would take cores from the next interpreter's short ops."""
     times = {key: [] for key in invokers}
-    share = budget / (rounds * len(invokers))
+    share = seconds / (rounds * len(invokers))
     for _ in range(rounds):
         for key, invoke in invokers.items():
             invoke()
@@ -143,23 +146,27 @@ def _medians(invokers: Mapping[str, Callable[[], None]], budget: float, min_runs
     return {key: statistics.median(t) for key, t in times.items()}
 
 
-def op_latency(files: Mapping[str, bytes], threads: int = 2, budget: float = 0.1,
+def op_latency(files: Mapping[str, bytes], threads: int = 2, seconds: float = 0.1,
                min_runs: int = 5) -> dict:
     """Per-op latency of the same model in several precisions ({precision: flatbuffer},
-    float32 first): the whole model and each op alone, all precisions interleaved.
+    float32 first): the whole model (at least 10 * `seconds` of invokes) and each op
+    alone (at least `seconds`), the precisions in alternating blocks (_medians).
 
     Returns `whole_ms` and `sum_of_ops_ms` per precision, and `ops`: one entry per op
     (graph order of the first file, then ops only later files have), with its type,
     output shape, weight shape (SingleOp) and milliseconds per precision that has it."""
-    whole = _medians({p: _invoker(d, threads) for p, d in files.items()}, 10 * budget,
+    whole = _medians({p: _invoker(d, threads) for p, d in files.items()}, 10 * seconds,
                      min_runs)
     singles = {p: single_op_models(d) for p, d in files.items()}
     names = list(dict.fromkeys(n for ops in singles.values() for n in ops))
     ops = []
     for name in names:
-        have = {p: ops_[name] for p, ops_ in singles.items() if name in ops_}
+        have = {p: by_name[name] for p, by_name in singles.items() if name in by_name}
+        if len({single.op for single in have.values()}) > 1:
+            raise ValueError(f"{name!r} is written by different ops: "
+                             + ", ".join(f"{p} {s.op}" for p, s in have.items()))
         medians = _medians({p: _invoker(single.model, threads) for p, single in have.items()},
-                           budget, min_runs)
+                           seconds, min_runs)
         first = next(iter(have.values()))
         ops.append({"tensor": name, "op": first.op, "shape": first.shape,
                     "weights": first.weights,
@@ -171,12 +178,14 @@ def op_latency(files: Mapping[str, bytes], threads: int = 2, budget: float = 0.1
 
 
 def by_op_type(result: dict) -> dict[str, dict]:
-    """`op_latency`'s ops summed per op type: count and milliseconds per precision."""
-    precisions = list(result["whole_ms"])
+    """`op_latency`'s ops summed per op type: count, and milliseconds per precision
+    that has ops of the type (a precision without any is left out, not 0)."""
     types: dict[str, dict] = {}
     for op in result["ops"]:
-        entry = types.setdefault(op["op"], {"count": 0, **{p: 0.0 for p in precisions}})
+        entry = types.setdefault(op["op"], {"count": 0})
         entry["count"] += 1
-        for p in precisions:
-            entry[p] = round(entry[p] + op.get(f"{p}_ms", 0.0), 4)
-    return dict(sorted(types.items(), key=lambda kv: -max(kv[1][p] for p in precisions)))
+        for p in result["whole_ms"]:
+            if f"{p}_ms" in op:
+                entry[p] = round(entry.get(p, 0.0) + op[f"{p}_ms"], 4)
+    return dict(sorted(types.items(),
+                       key=lambda kv: -max(v for k, v in kv[1].items() if k != "count")))
