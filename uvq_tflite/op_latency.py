@@ -22,22 +22,17 @@ from typing import NamedTuple
 import numpy as np
 
 from uvq_tflite.packing import pack, unpack
-from uvq_tflite.tflite_file import builtin_name
+from uvq_tflite.tflite_file import inspect_bytes
 
 
-def _op_type(model, op) -> str:
-    code = model.operatorCodes[op.opcodeIndex]
-    return builtin_name(max(code.builtinCode, code.deprecatedBuiltinCode))
-
-
-def _constant_tensors(model) -> set[int]:
+def _constant_tensors(model, op_types: list[str]) -> set[int]:
     """Tensors of the main graph known before any input: stored ones, and what a
     DEQUANTIZE makes of them (LiteRT runs it once, at load)."""
     graph = model.subgraphs[0]
     constant = {i for i, t in enumerate(graph.tensors)
                 if t.buffer and model.buffers[t.buffer].data is not None}
-    for op in graph.operators:
-        if _op_type(model, op) == "DEQUANTIZE" and op.inputs[0] in constant:
+    for op, op_type in zip(graph.operators, op_types):
+        if op_type == "DEQUANTIZE" and op.inputs[0] in constant:
             constant.update(op.outputs)
     return constant
 
@@ -58,10 +53,11 @@ def single_op_models(data: bytes) -> dict[str, SingleOp]:
     along, with the DEQUANTIZE ops that make them."""
     model = unpack(data)
     graph = model.subgraphs[0]
-    constant = _constant_tensors(model)
+    op_types = [op.op for op in inspect_bytes(data).graph]  # graph order
+    constant = _constant_tensors(model, op_types)
     producer = {t: op for op in graph.operators for t in op.outputs}
     out = {}
-    for op in graph.operators:
+    for op, op_type in zip(graph.operators, op_types):
         if all(i in constant for i in op.outputs):
             continue  # runs once, at load
         made = dict.fromkeys(i for i in op.inputs if i in constant and i in producer)
@@ -73,7 +69,7 @@ def single_op_models(data: bytes) -> dict[str, SingleOp]:
             raise ValueError(f"two ops write tensors named {name!r}")
         weights = op.inputs[1] if len(op.inputs) > 1 and op.inputs[1] in constant else None
         out[name] = SingleOp(
-            _op_type(model, op), [int(n) for n in output.shape],
+            op_type, [int(n) for n in output.shape],
             None if weights is None else [int(n) for n in graph.tensors[weights].shape],
             _model_of(model, ops,
                       list(dict.fromkeys(i for i in op.inputs if i >= 0 and i not in constant)),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import collections
-import functools
 import json
 import os
 import struct
@@ -105,19 +104,6 @@ def _enum_names(enum_cls: type) -> dict[int, str]:
     return {v: k for k, v in vars(enum_cls).items() if not k.startswith("_")}
 
 
-@functools.cache
-def _builtin_names() -> dict[int, str]:
-    from ai_edge_litert import schema_py_generated as schema
-
-    return _enum_names(schema.BuiltinOperator)
-
-
-def builtin_name(code: int) -> str:
-    """The name of a builtin operator code (the larger of an operator code's
-    `builtin_code` and `deprecated_builtin_code`)."""
-    return _builtin_names().get(code, f"UNKNOWN_{code}")
-
-
 class _Walk:
     """Bounds a walk over a flatbuffer's vectors to linear time in the file size.
 
@@ -176,6 +162,7 @@ def inspect_file(path: str | Path) -> Inspection:
 def _inspect(data: bytes, path: str) -> Inspection:
     from ai_edge_litert import schema_py_generated as schema
 
+    op_names = _enum_names(schema.BuiltinOperator)
     type_names = _enum_names(schema.TensorType)
     model = schema.Model.GetRootAs(data, 0)
     bounded = _Walk(len(data))
@@ -184,7 +171,7 @@ def _inspect(data: bytes, path: str) -> Inspection:
     for i in range(bounded(model.OperatorCodesLength(), "operator code")):
         code = model.OperatorCodes(i)
         builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
-        name = builtin_name(builtin)
+        name = op_names.get(builtin, f"UNKNOWN_{builtin}")
         if name == "CUSTOM":
             name = f"CUSTOM:{(code.CustomCode() or b'').decode(errors='replace')}"
         codes.append(name)
