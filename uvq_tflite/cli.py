@@ -227,8 +227,8 @@ def cmd_gate(args: argparse.Namespace) -> int:
     print(f"verify: {'FAILED' if breaches else 'passed'} "
           f"({len(breaches)} breach{'es' if len(breaches) != 1 else ''})")
     if breaches:
-        print("README.md: \"Verification\" says what each rule checks; \"Full-integer INT8\" "
-              "says where full_int8 loses accuracy, what is measured and what limits it")
+        print("README.md: \"Verification\" says what each rule checks, \"Full-integer INT8\" "
+              "where full_int8 loses accuracy; docs/full_int8-accuracy.md what limits it")
     return EXIT_BREACH if breaches else EXIT_OK
 
 
